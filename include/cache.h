@@ -1,0 +1,76 @@
+/*
+ * The cache layer: everything the fs layer asks of the store goes through
+ * here. For now it forwards metadata calls and stages file data: a file
+ * that is written is staged whole in a local file (under staging_dir) and
+ * uploaded on flush, by one PUT or by a parallel multipart upload; reads of
+ * unstaged files are ranged GETs with a small sequential read-ahead. The
+ * block cache replaces the staging with blocks without changing this
+ * interface.
+ *
+ * Keys are passed on every call, not kept: a rename while the file is open
+ * changes the key the next flush uploads to.
+ */
+#ifndef BUCKETFS_CACHE_H
+#define BUCKETFS_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct cache_conf {
+	const char *staging_dir;
+	uint64_t multipart_threshold;
+	uint64_t part_size;
+	unsigned int upload_threads;
+};
+
+struct cache;
+struct cache_file;
+
+/* Returns 0 or -errno with a one-line *why (staging dir unusable, ...). */
+int cache_create(struct store *store, const struct cache_conf *conf, struct cache **out,
+		 char **why);
+void cache_destroy(struct cache *c);
+size_t cache_max_key_len(const struct cache *c);
+
+/* Metadata: as the store interface (see store.h). */
+int cache_head(struct cache *c, const char *key, struct store_obj *out);
+int cache_list(struct cache *c, const char *prefix, const char *delim, const char *token,
+	       unsigned int max_keys, struct store_list *out);
+int cache_copy(struct cache *c, const char *src, const char *dst, const struct store_meta *meta);
+int cache_remove(struct cache *c, const char *key);
+int cache_remove_many(struct cache *c, const char *const *keys, size_t n);
+/* Store a small object from memory (markers, symlinks). */
+int cache_put_buffer(struct cache *c, const char *key, const struct store_meta *meta,
+		     const void *data, size_t len);
+/* Read a small whole object into a malloc'd, NUL-terminated buffer. */
+int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, size_t *len);
+
+/*
+ * File data. A cache_file is shared by every open of one inode; its own
+ * lock serialises its calls, so any thread may call any of these.
+ * size is the object's size when opened; truncate starts it empty (and
+ * dirty, so that even an empty file is uploaded on flush).
+ */
+int cache_file_open(struct cache *c, const char *key, uint64_t size, bool truncate,
+		    struct cache_file **out);
+int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
+		    size_t *got);
+int cache_file_write(struct cache_file *f, const char *key, const void *src, size_t len,
+		     uint64_t off);
+int cache_file_truncate(struct cache_file *f, const char *key, uint64_t size);
+/* Load the whole object locally so it stays readable after the object is
+ * deleted (unlink of an open file). */
+int cache_file_pin(struct cache_file *f, const char *key);
+/* Upload if dirty, with meta; on success the data is in the store. */
+int cache_file_flush(struct cache_file *f, const char *key, const struct store_meta *meta);
+/* Forget local changes without uploading (the file was unlinked). */
+void cache_file_discard(struct cache_file *f);
+uint64_t cache_file_size(struct cache_file *f);
+bool cache_file_dirty(struct cache_file *f);
+/* Drop the file. Dirty data that could not be uploaded stays on disk in
+ * the staging dir, and its path is logged. */
+void cache_file_close(struct cache_file *f, const char *key);
+
+#endif

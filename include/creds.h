@@ -1,0 +1,49 @@
+/*
+ * Where static AWS credentials come from (the core set: explicit password
+ * file, explicit profile, environment, shared config files, s3fs password
+ * files, else anonymous). Values are secrets: they are never logged, and
+ * creds_clear() zeroes them before freeing.
+ */
+#ifndef BUCKETFS_CREDS_H
+#define BUCKETFS_CREDS_H
+
+#include <stdbool.h>
+
+struct creds {
+	char *access_key; /* NULL for anonymous access */
+	char *secret_key;
+	char *session_token; /* may be NULL */
+	const char *source;  /* static description for logs: "environment", ... */
+};
+
+struct creds_conf {
+	const char *passwd_file; /* -o passwd_file=, NULL if not given */
+	const char *profile;	 /* -o profile=, NULL if not given */
+	const char *bucket;	 /* for bucket:ACCESS:SECRET lines */
+};
+
+/* AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN.
+ * Returns 0, -ENOENT if unset, -EINVAL (with *why) if only half is set. */
+int creds_from_env(struct creds *out, char **why);
+
+/* A profile from the shared credentials file (default ~/.aws/credentials,
+ * or AWS_SHARED_CREDENTIALS_FILE), then the config file (~/.aws/config or
+ * AWS_CONFIG_FILE, where sections are "[profile NAME]" except "[default]").
+ * Returns 0, -ENOENT if no such profile in either, -EINVAL with *why when
+ * the profile lacks a key. */
+int creds_from_profile(const char *profile, struct creds *out, char **why);
+
+/* An s3fs password file: lines "ACCESS:SECRET" or "BUCKET:ACCESS:SECRET";
+ * '#' comments and blank lines ignored; a bucket line for our bucket wins
+ * over a bare line. Refused with -EPERM and *why if the file is readable by
+ * group or others. -ENOENT if the file does not exist. */
+int creds_from_passwd_file(const char *path, const char *bucket, struct creds *out, char **why);
+
+/* The whole order described at the top. Returns 0 (possibly anonymous) or
+ * -errno with a one-line *why for the user. */
+int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why);
+
+/* Zero and free every field. */
+void creds_clear(struct creds *c);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * One logger for the whole daemon, with syslog levels. In the foreground it
+ * writes to stderr, otherwise to syslog. Secrets must never be passed here:
+ * callers log key ids at most, never secret keys, tokens or signatures.
+ */
+#ifndef BUCKETFS_LOG_H
+#define BUCKETFS_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+void log_init(int max_level, bool to_stderr);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool log_enabled(int level);
+
+#define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

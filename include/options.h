@@ -1,0 +1,90 @@
+/*
+ * Command line and mount options. Parsing is pure (no I/O but reading the
+ * arguments) so that it can be unit tested and fuzzed; main.c acts on the
+ * result. Everything FUSE itself understands is passed through in
+ * opts->fuse_args; mount(8)/fstab generic options that mean nothing to a
+ * FUSE daemon (auto, noauto, nofail, _netdev, x-systemd.*, comment=, ...)
+ * are accepted and dropped; anything else unknown is an error naming it.
+ */
+#ifndef BUCKETFS_OPTIONS_H
+#define BUCKETFS_OPTIONS_H
+
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum bfs_backend { BFS_BACKEND_S3 = 0 };
+
+struct bfs_options {
+	/* SOURCE, split. "s3://bucket/some/prefix" gives bucket "bucket" and
+	 * prefix "some/prefix/" (always ending in '/', or "" for the root). */
+	enum bfs_backend backend;
+	char *source; /* as given */
+	char *bucket;
+	char *prefix;
+	char *mountpoint;
+
+	/* Store. */
+	char *endpoint; /* "http://127.0.0.1:9000"; NULL means AWS for the region */
+	char *region;	/* default "us-east-1" (or AWS_REGION / AWS_DEFAULT_REGION) */
+	int path_style; /* 1 path-style, 0 virtual-hosted, -1 not said: path-style
+			   when an endpoint is given, else virtual-hosted */
+	char *cafile;
+	bool no_verify_ssl;
+	char *profile;
+	char *passwd_file;
+	unsigned int retries;	      /* after the first try; default 5 */
+	unsigned int connect_timeout; /* seconds; default 10 */
+	unsigned int request_timeout; /* seconds without progress; default 60 */
+
+	/* Writing. */
+	uint64_t multipart_threshold; /* default 64 MiB */
+	uint64_t part_size;	      /* default 16 MiB */
+	unsigned int upload_threads;  /* default 4 */
+	char *staging_dir;	      /* default /var/tmp/bucketfs */
+
+	/* Presentation. */
+	bool read_only;
+	bool has_uid, has_gid;
+	uid_t uid; /* default: the mounting user's */
+	gid_t gid;
+	mode_t umask;	  /* default 022 */
+	mode_t file_mode; /* 0 when not given: 0666 & ~umask */
+	mode_t dir_mode;  /* 0 when not given: 0777 & ~umask */
+	bool allow_other;
+
+	/* Process. */
+	bool foreground;    /* -f */
+	bool debug;	    /* -d: foreground and debug logging */
+	bool single_thread; /* -s */
+	int log_level;	    /* syslog level; default LOG_WARNING, -o log_level=debug|info|... */
+	bool show_help;
+	bool show_version;
+
+	/* What is handed to FUSE: argv[0], then -o options it understands
+	 * (allow_other, fsname=, subtype=, ro, default_permissions, ...). */
+	struct fuse_args fuse_args;
+};
+
+/* Parse argv. Returns 0, or -EINVAL with a one-line message in *why
+ * ("unknown option 'foo'", "missing MOUNTPOINT", ...). Also accepts the
+ * forms mount.fuse3 produces: "bucketfs#s3://bkt" is not passed to us, but
+ * "bucketfs SOURCE MOUNTPOINT -o rw,dev,suid,opts". Defaults are filled in;
+ * sizes take K/M/G suffixes (powers of 1024). */
+int options_parse(int argc, char **argv, struct bfs_options *opts, char **why);
+
+/* Split a SOURCE ("s3://bucket[/prefix]") into opts->bucket and
+ * opts->prefix. -EINVAL with *why when malformed. */
+int options_parse_source(struct bfs_options *opts, const char *source, char **why);
+
+/* Parse "16M", "1G", "4096" into bytes. -EINVAL if malformed. */
+int options_parse_size(const char *s, uint64_t *out);
+
+/* The --help text (every option, one per line with its meaning). */
+void options_print_help(FILE *out, const char *progname);
+
+void options_free(struct bfs_options *opts);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * The object store interface: what every backend (S3, Azure Blob) provides
+ * and what the cache layer consumes. A store speaks in object keys relative
+ * to the bucket (the mount prefix is applied by the caller); it knows nothing
+ * of inodes or directories.
+ *
+ * Every operation returns 0 or a negative errno, already mapped from the
+ * remote answer (403 -> -EACCES, 404 -> -ENOENT, ...), after the backend's
+ * retries have run out. Every operation may be called from any thread at
+ * the same time; backends keep no per-call state in the instance.
+ */
+#ifndef BUCKETFS_STORE_H
+#define BUCKETFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* POSIX attributes kept in object metadata (s3fs's x-amz-meta-* names). */
+struct store_meta {
+	bool has_mode, has_uid, has_gid, has_mtime;
+	mode_t mode; /* full st_mode, type bits included, as s3fs writes it */
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime;
+};
+
+struct store_obj {
+	uint64_t size;
+	time_t last_modified;
+	char etag[80];
+	struct store_meta meta;
+};
+
+struct store_list_entry {
+	char *key; /* full key */
+	uint64_t size;
+	time_t last_modified;
+};
+
+/* One page of a listing; release with store_list_free(). */
+struct store_list {
+	struct store_list_entry *objects;
+	size_t n_objects;
+	char **prefixes; /* common prefixes, each ending in the delimiter */
+	size_t n_prefixes;
+	char *next_token; /* NULL on the last page */
+};
+
+void store_list_free(struct store_list *l);
+
+/* A multipart upload in progress (S3 multipart, Azure block list). */
+struct store_upload;
+
+/* Callback that fills a request body: copy up to len bytes at offset off
+ * into dst and return the count, or -errno. Used to stream large bodies
+ * (a staged file) without holding them in memory. */
+typedef ssize_t (*store_reader_fn)(void *ctx, void *dst, size_t len, uint64_t off);
+
+struct store;
+
+struct store_ops {
+	const char *name;
+
+	/* Attributes of one object. -ENOENT if absent. */
+	int (*head)(struct store *s, const char *key, struct store_obj *out);
+
+	/* Read up to len bytes at off into dst; *got is set to the count (short
+	 * at end of object, 0 past it). -ENOENT if the object is gone. */
+	int (*get)(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
+		   size_t *got);
+
+	/* Create or replace an object of len bytes given by read(ctx, ...).
+	 * meta may be NULL. On success the object is durable in the store. */
+	int (*put)(struct store *s, const char *key, const struct store_meta *meta,
+		   store_reader_fn read, void *ctx, uint64_t len);
+
+	/* Server-side copy src -> dst. meta NULL keeps src's metadata, otherwise
+	 * replaces it (copying a key onto itself with meta rewrites metadata). */
+	int (*copy)(struct store *s, const char *src, const char *dst,
+		    const struct store_meta *meta);
+
+	/* Delete one object. Deleting an absent object succeeds. */
+	int (*remove)(struct store *s, const char *key);
+
+	/* Delete many objects; absent ones are not an error. May be NULL, in
+	 * which case callers loop over remove. */
+	int (*remove_many)(struct store *s, const char *const *keys, size_t n);
+
+	/* One page of keys starting with prefix. With delim (usually "/") keys
+	 * past the next delimiter roll up into prefixes. token is NULL for the
+	 * first page, else the previous page's next_token. max_keys 0 means the
+	 * store's default page size. */
+	int (*list)(struct store *s, const char *prefix, const char *delim, const char *token,
+		    unsigned int max_keys, struct store_list *out);
+
+	/* Multipart upload: begin, add parts (numbered from 1, any order, from
+	 * several threads at once), then complete or abort. abort may fail on
+	 * stores that do not support it; callers ignore that. */
+	int (*upload_begin)(struct store *s, const char *key, const struct store_meta *meta,
+			    struct store_upload **out);
+	int (*upload_part)(struct store *s, struct store_upload *u, unsigned int part_no,
+			   const void *data, size_t len);
+	int (*upload_complete)(struct store *s, struct store_upload *u);
+	void (*upload_abort)(struct store *s, struct store_upload *u);
+
+	/* Check at mount time that the bucket exists and that keys under prefix
+	 * can be listed with our credentials. On failure returns -errno and a
+	 * one-line message for the user in *why (owned by the caller). */
+	int (*probe)(struct store *s, const char *prefix, char **why);
+
+	void (*destroy)(struct store *s);
+};
+
+/* The instance: a const ops table and the backend's own state. */
+struct store {
+	const struct store_ops *ops;
+	void *ctx;
+	size_t max_key_len;   /* longest key the store accepts (S3: 1024) */
+	size_t part_size_min; /* smallest part but the last */
+	unsigned int max_parts;
+};
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * Static AWS credentials, looked up in the order the README documents:
+ * -o passwd_file, -o profile, the environment, the shared config files
+ * (AWS_PROFILE or "default"), the s3fs password files, else anonymous.
+ * Everything read here is a secret; buffers that held one are zeroed.
+ */
+#include "creds.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+#define CREDS_FILE_MAX (1 << 20)
+
+static void zfree(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void creds_clear(struct creds *c)
+{
+	zfree(c->access_key);
+	zfree(c->secret_key);
+	zfree(c->session_token);
+	memset(c, 0, sizeof(*c));
+}
+
+static char *fmt_why(const char *fmt, const char *a)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, fmt, a) < 0)
+		return NULL;
+	return s;
+}
+
+static int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
+		     const char *source)
+{
+	memset(out, 0, sizeof(*out));
+	out->access_key = strdup(ak);
+	out->secret_key = strdup(sk);
+	out->session_token = token && *token ? strdup(token) : NULL;
+	out->source = source;
+	if (!out->access_key || !out->secret_key || (token && *token && !out->session_token)) {
+		creds_clear(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int creds_from_env(struct creds *out, char **why)
+{
+	const char *ak = getenv("AWS_ACCESS_KEY_ID");
+	const char *sk = getenv("AWS_SECRET_ACCESS_KEY");
+
+	if ((!ak || !*ak) && (!sk || !*sk))
+		return -ENOENT;
+	if (!ak || !*ak || !sk || !*sk) {
+		*why = strdup(
+			ak && *ak ? "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"
+				  : "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+		return -EINVAL;
+	}
+	return creds_set(out, ak, sk, getenv("AWS_SESSION_TOKEN"), "environment");
+}
+
+/*
+ * Reads a whole secret-bearing file. Refuses one that group or others can
+ * read when check_mode, as s3fs does for its password files.
+ */
+static int read_secret_file(const char *path, bool check_mode, char **text, char **why)
+{
+	struct buf b;
+	struct stat st;
+	char chunk[4096];
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc != -ENOENT)
+			*why = fmt_why("cannot read %s", path);
+		return rc;
+	}
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (check_mode && (st.st_mode & 077)) {
+		close(fd);
+		*why = fmt_why("password file %s is readable by group or others (chmod 600 it)",
+			       path);
+		return -EPERM;
+	}
+	buf_init(&b, CREDS_FILE_MAX);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		rc = buf_append(&b, chunk, n);
+		if (rc)
+			break;
+	}
+	if (n < 0)
+		rc = -errno;
+	close(fd);
+	explicit_bzero(chunk, sizeof(chunk));
+	if (!rc)
+		*text = buf_steal(&b);
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	buf_free(&b);
+	if (rc && !*why)
+		*why = fmt_why("cannot read %s", path);
+	return rc;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int creds_from_passwd_file(const char *path, const char *bucket, struct creds *out, char **why)
+{
+	char *text = NULL, *line, *save = NULL;
+	const char *bare_ak = NULL, *bare_sk = NULL;
+	const char *bkt_ak = NULL, *bkt_sk = NULL;
+	int rc;
+
+	rc = read_secret_file(path, true, &text, why);
+	if (rc)
+		return rc;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[3] = {NULL, NULL, NULL};
+		char *p = trim(line);
+		int n = 0;
+
+		if (!*p || *p == '#')
+			continue;
+		while (n < 3) {
+			f[n++] = p;
+			p = strchr(p, ':');
+			if (!p)
+				break;
+			*p++ = '\0';
+		}
+		if (n == 2 && !bare_ak) {
+			bare_ak = trim(f[0]);
+			bare_sk = trim(f[1]);
+		} else if (n == 3 && bucket && !strcmp(trim(f[0]), bucket) && !bkt_ak) {
+			bkt_ak = trim(f[1]);
+			bkt_sk = trim(f[2]);
+		}
+	}
+	if (bkt_ak) {
+		bare_ak = bkt_ak;
+		bare_sk = bkt_sk;
+	}
+	if (!bare_ak || !*bare_ak || !bare_sk || !*bare_sk) {
+		*why = fmt_why("password file %s has no ACCESS:SECRET line for this bucket", path);
+		rc = -EINVAL;
+	} else {
+		rc = creds_set(out, bare_ak, bare_sk, NULL, "password file");
+	}
+	explicit_bzero(text, strlen(text));
+	free(text);
+	return rc;
+}
+
+static const char *home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h && *h)
+		return h;
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_dir : "/";
+}
+
+struct ini_keys {
+	char *ak, *sk, *token;
+	bool found;
+};
+
+/*
+ * Finds section `want` in an AWS-style INI file and collects its keys.
+ * Returns 0 (found or not), or -errno if the file exists but cannot be read.
+ */
+static int ini_lookup(const char *path, const char *want, struct ini_keys *k, char **why)
+{
+	char *text = NULL, *line, *save = NULL;
+	bool in = false;
+	int rc;
+
+	rc = read_secret_file(path, false, &text, why);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *p = trim(line), *eq, *name, *val;
+
+		if (!*p || *p == '#' || *p == ';')
+			continue;
+		if (*p == '[') {
+			char *e = strchr(p, ']');
+
+			if (e)
+				*e = '\0';
+			in = !strcmp(trim(p + 1), want);
+			k->found |= in;
+			continue;
+		}
+		if (!in || !(eq = strchr(p, '=')))
+			continue;
+		*eq = '\0';
+		name = trim(p);
+		val = trim(eq + 1);
+		if (!strcmp(name, "aws_access_key_id") && !k->ak)
+			k->ak = strdup(val);
+		else if (!strcmp(name, "aws_secret_access_key") && !k->sk)
+			k->sk = strdup(val);
+		else if (!strcmp(name, "aws_session_token") && !k->token)
+			k->token = strdup(val);
+	}
+	explicit_bzero(text, strlen(text));
+	free(text);
+	return 0;
+}
+
+int creds_from_profile(const char *profile, struct creds *out, char **why)
+{
+	struct ini_keys k = {0};
+	const char *env;
+	char path[4096], section[512];
+	int rc;
+
+	env = getenv("AWS_SHARED_CREDENTIALS_FILE");
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		snprintf(path, sizeof(path), "%s/.aws/credentials", home_dir());
+	rc = ini_lookup(path, profile, &k, why);
+
+	/* The config file names its sections "profile NAME", except default. */
+	env = getenv("AWS_CONFIG_FILE");
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		snprintf(path, sizeof(path), "%s/.aws/config", home_dir());
+	if (!strcmp(profile, "default"))
+		snprintf(section, sizeof(section), "default");
+	else
+		snprintf(section, sizeof(section), "profile %s", profile);
+	if (!rc)
+		rc = ini_lookup(path, section, &k, why);
+
+	if (!rc && !k.found)
+		rc = -ENOENT;
+	else if (!rc && (!k.ak || !*k.ak || !k.sk || !*k.sk)) {
+		*why = fmt_why("profile '%s' has no aws_access_key_id and aws_secret_access_key",
+			       profile);
+		rc = -EINVAL;
+	} else if (!rc) {
+		rc = creds_set(out, k.ak, k.sk, k.token, "shared config profile");
+	}
+	zfree(k.ak);
+	zfree(k.sk);
+	zfree(k.token);
+	return rc;
+}
+
+int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why)
+{
+	const char *profile;
+	char path[4096];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (conf->passwd_file) {
+		rc = creds_from_passwd_file(conf->passwd_file, conf->bucket, out, why);
+		if (rc == -ENOENT)
+			*why = fmt_why("password file %s does not exist", conf->passwd_file);
+		return rc;
+	}
+	if (conf->profile) {
+		rc = creds_from_profile(conf->profile, out, why);
+		if (rc == -ENOENT)
+			*why = fmt_why("profile '%s' not found in the AWS config files",
+				       conf->profile);
+		return rc;
+	}
+	rc = creds_from_env(out, why);
+	if (rc != -ENOENT)
+		return rc;
+
+	/* A profile named by AWS_PROFILE must exist; the default one may not. */
+	profile = getenv("AWS_PROFILE");
+	if (profile && *profile) {
+		rc = creds_from_profile(profile, out, why);
+		if (rc == -ENOENT)
+			*why = fmt_why(
+				"profile '%s' (AWS_PROFILE) not found in the AWS config files",
+				profile);
+		return rc;
+	}
+	rc = creds_from_profile("default", out, why);
+	if (rc != -ENOENT)
+		return rc;
+
+	snprintf(path, sizeof(path), "%s/.passwd-s3fs", home_dir());
+	rc = creds_from_passwd_file(path, conf->bucket, out, why);
+	if (rc != -ENOENT)
+		return rc;
+	rc = creds_from_passwd_file("/etc/passwd-s3fs", conf->bucket, out, why);
+	if (rc != -ENOENT)
+		return rc;
+
+	out->source = "none (anonymous access)";
+	return 0;
+}

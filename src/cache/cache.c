@@ -1,0 +1,603 @@
+/*
+ * The cache layer, first form: metadata calls go straight to the store;
+ * file data is staged.
+ *
+ * A cache_file is in one of three states:
+ *   remote  - nothing local; reads are ranged GETs through a read-ahead
+ *             buffer that doubles while reads stay sequential.
+ *   staged  - the whole object is in a local file (fd >= 0, loaded);
+ *             reads and writes use it.
+ *   dirty   - staged with changes the store has not got; flush uploads
+ *             them and returns to staged.
+ * The first write or truncate moves remote -> staged (downloading the
+ * object unless it is being truncated to zero). A staging file whose
+ * upload failed is left on disk when the file is closed, never deleted.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define CACHE_RA_MIN	 (128u << 10)
+#define CACHE_RA_MAX	 (8u << 20)
+#define CACHE_LOAD_CHUNK (8u << 20)
+
+struct cache {
+	struct store *store;
+	struct cache_conf conf;
+	char *staging_dir;
+};
+
+struct cache_file {
+	struct cache *c;
+	pthread_mutex_t lock;
+	int fd;		  /* staging file, -1 while remote; protected by lock */
+	char *stage_path; /* protected by lock */
+	bool loaded;	  /* stage holds the whole object; protected by lock */
+	bool dirty;	  /* protected by lock */
+	uint64_t size;	  /* protected by lock */
+	char *ra;	  /* read-ahead buffer; protected by lock */
+	uint64_t ra_off;
+	size_t ra_len;
+	uint64_t next_off; /* where a sequential reader reads next */
+	size_t window;	   /* current read-ahead size */
+};
+
+static int cache_mkdir_p(const char *path)
+{
+	char *p = strdup(path), *s;
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1; *s && !rc; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST)
+			rc = -errno;
+		*s = '/';
+	}
+	if (!rc && mkdir(p, 0700) && errno != EEXIST)
+		rc = -errno;
+	free(p);
+	return rc;
+}
+
+int cache_create(struct store *store, const struct cache_conf *conf, struct cache **out, char **why)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	struct buf msg;
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->store = store;
+	c->conf = *conf;
+	c->staging_dir = strdup(conf->staging_dir);
+	if (!c->staging_dir) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->conf.staging_dir = c->staging_dir;
+	rc = cache_mkdir_p(c->staging_dir);
+	if (!rc && access(c->staging_dir, W_OK | X_OK))
+		rc = -errno;
+	if (rc) {
+		buf_init(&msg, 4096);
+		buf_printf(&msg, "cannot use staging directory %s: %s", c->staging_dir,
+			   strerror(-rc));
+		*why = buf_steal(&msg);
+		free(c->staging_dir);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void cache_destroy(struct cache *c)
+{
+	if (!c)
+		return;
+	free(c->staging_dir);
+	free(c);
+}
+
+size_t cache_max_key_len(const struct cache *c)
+{
+	return c->store->max_key_len;
+}
+
+int cache_head(struct cache *c, const char *key, struct store_obj *out)
+{
+	return c->store->ops->head(c->store, key, out);
+}
+
+int cache_list(struct cache *c, const char *prefix, const char *delim, const char *token,
+	       unsigned int max_keys, struct store_list *out)
+{
+	return c->store->ops->list(c->store, prefix, delim, token, max_keys, out);
+}
+
+int cache_copy(struct cache *c, const char *src, const char *dst, const struct store_meta *meta)
+{
+	return c->store->ops->copy(c->store, src, dst, meta);
+}
+
+int cache_remove(struct cache *c, const char *key)
+{
+	return c->store->ops->remove(c->store, key);
+}
+
+int cache_remove_many(struct cache *c, const char *const *keys, size_t n)
+{
+	size_t i;
+	int rc = 0;
+
+	if (c->store->ops->remove_many)
+		return c->store->ops->remove_many(c->store, keys, n);
+	for (i = 0; i < n && !rc; i++)
+		rc = c->store->ops->remove(c->store, keys[i]);
+	return rc;
+}
+
+struct cache_mem_ctx {
+	const char *data;
+	size_t len;
+};
+
+static ssize_t cache_mem_read(void *ctx, void *dst, size_t len, uint64_t off)
+{
+	const struct cache_mem_ctx *m = ctx;
+
+	if (off >= m->len)
+		return 0;
+	if (len > m->len - off)
+		len = m->len - off;
+	memcpy(dst, m->data + off, len);
+	return (ssize_t)len;
+}
+
+int cache_put_buffer(struct cache *c, const char *key, const struct store_meta *meta,
+		     const void *data, size_t len)
+{
+	struct cache_mem_ctx m = {data, len};
+
+	return c->store->ops->put(c->store, key, meta, cache_mem_read, &m, len);
+}
+
+int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, size_t *len)
+{
+	char *p = malloc(max + 1);
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	rc = c->store->ops->get(c->store, key, 0, max, p, len);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	p[*len] = '\0';
+	*out = p;
+	return 0;
+}
+
+int cache_file_open(struct cache *c, const char *key, uint64_t size, bool truncate,
+		    struct cache_file **out)
+{
+	struct cache_file *f = calloc(1, sizeof(*f));
+
+	(void)key;
+	if (!f)
+		return -ENOMEM;
+	f->c = c;
+	f->fd = -1;
+	f->size = size;
+	pthread_mutex_init(&f->lock, NULL);
+	if (truncate) {
+		int rc = cache_file_truncate(f, key, 0);
+
+		if (rc) {
+			pthread_mutex_destroy(&f->lock);
+			free(f);
+			return rc;
+		}
+	}
+	*out = f;
+	return 0;
+}
+
+/* Create the staging file. Called with f->lock held. */
+static int cache_stage_create(struct cache_file *f)
+{
+	struct buf path;
+	int fd;
+
+	if (f->fd >= 0)
+		return 0;
+	buf_init(&path, 8192);
+	if (buf_printf(&path, "%s/stage-XXXXXX", f->c->staging_dir)) {
+		buf_free(&path);
+		return -ENOMEM;
+	}
+	fd = mkstemp(path.data);
+	if (fd < 0) {
+		int rc = -errno;
+
+		log_err("cannot create a staging file in %s: %s", f->c->staging_dir,
+			strerror(errno));
+		buf_free(&path);
+		return rc;
+	}
+	f->fd = fd;
+	f->stage_path = buf_steal(&path);
+	return 0;
+}
+
+/* Bring the whole object into the staging file. Called with f->lock held. */
+static int cache_stage_load(struct cache_file *f, const char *key)
+{
+	struct store *s = f->c->store;
+	uint64_t off = 0;
+	char *chunk;
+	int rc;
+
+	if (f->loaded)
+		return 0;
+	rc = cache_stage_create(f);
+	if (rc)
+		return rc;
+	chunk = malloc(CACHE_LOAD_CHUNK);
+	if (!chunk)
+		return -ENOMEM;
+	while (off < f->size) {
+		size_t want = f->size - off < CACHE_LOAD_CHUNK ? f->size - off : CACHE_LOAD_CHUNK;
+		size_t got = 0;
+
+		rc = s->ops->get(s, key, off, want, chunk, &got);
+		if (rc)
+			break;
+		if (got == 0) {
+			/* The object shrank behind our back: take what is there. */
+			f->size = off;
+			break;
+		}
+		if (pwrite(f->fd, chunk, got, (off_t)off) != (ssize_t)got) {
+			rc = -errno ? -errno : -EIO;
+			break;
+		}
+		off += got;
+	}
+	free(chunk);
+	if (rc)
+		return rc;
+	if (ftruncate(f->fd, (off_t)f->size))
+		return -errno;
+	f->loaded = true;
+	free(f->ra);
+	f->ra = NULL;
+	f->ra_len = 0;
+	return 0;
+}
+
+static int cache_read_remote(struct cache_file *f, const char *key, void *dst, size_t len,
+			     uint64_t off, size_t *got)
+{
+	struct store *s = f->c->store;
+	size_t want, n;
+	int rc;
+
+	if (off >= f->ra_off && off + len <= f->ra_off + f->ra_len) {
+		memcpy(dst, f->ra + (off - f->ra_off), len);
+		*got = len;
+		f->next_off = off + len;
+		return 0;
+	}
+	/* Sequential readers get a window that doubles; others get what they
+	 * asked for, so random reads stay small. */
+	if (off == f->next_off)
+		f->window = f->window ? f->window * 2 : CACHE_RA_MIN;
+	else
+		f->window = 0;
+	if (f->window > CACHE_RA_MAX)
+		f->window = CACHE_RA_MAX;
+	want = len > f->window ? len : f->window;
+	if (want > CACHE_RA_MAX || len > CACHE_RA_MAX) {
+		/* A huge single read: no need to buffer it. */
+		rc = s->ops->get(s, key, off, len, dst, got);
+		if (!rc)
+			f->next_off = off + *got;
+		return rc;
+	}
+	if (off + want > f->size)
+		want = f->size - off;
+	if (!f->ra) {
+		f->ra = malloc(CACHE_RA_MAX);
+		if (!f->ra)
+			return -ENOMEM;
+	}
+	f->ra_len = 0;
+	rc = s->ops->get(s, key, off, want, f->ra, &n);
+	if (rc)
+		return rc;
+	f->ra_off = off;
+	f->ra_len = n;
+	*got = n < len ? n : len;
+	memcpy(dst, f->ra, *got);
+	f->next_off = off + *got;
+	return 0;
+}
+
+int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
+		    size_t *got)
+{
+	int rc = 0;
+
+	*got = 0;
+	pthread_mutex_lock(&f->lock);
+	if (off >= f->size || !len)
+		goto out;
+	if (len > f->size - off)
+		len = f->size - off;
+	if (f->loaded) {
+		ssize_t n = pread(f->fd, dst, len, (off_t)off);
+
+		if (n < 0)
+			rc = -errno;
+		else
+			*got = (size_t)n;
+	} else {
+		rc = cache_read_remote(f, key, dst, len, off, got);
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int cache_file_write(struct cache_file *f, const char *key, const void *src, size_t len,
+		     uint64_t off)
+{
+	ssize_t n;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = cache_stage_load(f, key);
+	if (rc)
+		goto out;
+	n = pwrite(f->fd, src, len, (off_t)off);
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (off + (uint64_t)n > f->size)
+		f->size = off + (uint64_t)n;
+	f->dirty = true;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+/* Called with f->lock held, or before f is shared. */
+static int cache_truncate_locked(struct cache_file *f, const char *key, uint64_t size)
+{
+	int rc;
+
+	if (size == 0) {
+		rc = cache_stage_create(f);
+		if (!rc) {
+			f->loaded = true;
+			f->size = 0;
+		}
+	} else {
+		rc = cache_stage_load(f, key);
+	}
+	if (rc)
+		return rc;
+	if (ftruncate(f->fd, (off_t)size))
+		return -errno;
+	f->size = size;
+	f->dirty = true;
+	return 0;
+}
+
+int cache_file_truncate(struct cache_file *f, const char *key, uint64_t size)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = cache_truncate_locked(f, key, size);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int cache_file_pin(struct cache_file *f, const char *key)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = cache_stage_load(f, key);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static ssize_t cache_fd_read(void *ctx, void *dst, size_t len, uint64_t off)
+{
+	const struct cache_file *f = ctx;
+	ssize_t n = pread(f->fd, dst, len, (off_t)off);
+
+	return n < 0 ? -errno : n;
+}
+
+/* Parallel multipart upload: upload_threads workers take part numbers in
+ * turn; the first error stops them all. */
+struct cache_upload {
+	struct cache_file *f;
+	struct store_upload *u;
+	uint64_t part_size;
+	unsigned int n_parts;
+	pthread_mutex_t lock;
+	unsigned int next_part; /* protected by lock */
+	int error;		/* protected by lock */
+};
+
+static void *cache_upload_worker(void *arg)
+{
+	struct cache_upload *up = arg;
+	struct store *s = up->f->c->store;
+	char *part = malloc(up->part_size);
+
+	for (;;) {
+		unsigned int no;
+		uint64_t off;
+		size_t len;
+		ssize_t n;
+		int rc;
+
+		pthread_mutex_lock(&up->lock);
+		if (!part && !up->error)
+			up->error = -ENOMEM;
+		no = up->error || up->next_part > up->n_parts ? 0 : up->next_part++;
+		pthread_mutex_unlock(&up->lock);
+		if (!no)
+			break;
+		off = (uint64_t)(no - 1) * up->part_size;
+		len = up->f->size - off < up->part_size ? up->f->size - off : up->part_size;
+		n = pread(up->f->fd, part, len, (off_t)off);
+		if (n != (ssize_t)len)
+			rc = n < 0 ? -errno : -EIO;
+		else
+			rc = s->ops->upload_part(s, up->u, no, part, len);
+		if (rc) {
+			pthread_mutex_lock(&up->lock);
+			if (!up->error)
+				up->error = rc;
+			pthread_mutex_unlock(&up->lock);
+		}
+	}
+	free(part);
+	return NULL;
+}
+
+static int cache_upload_multipart(struct cache_file *f, const char *key,
+				  const struct store_meta *meta)
+{
+	struct store *s = f->c->store;
+	struct cache_upload up = {.f = f, .next_part = 1};
+	pthread_t threads[64];
+	unsigned int n_threads, i, started = 0;
+	uint64_t min_part;
+	int rc;
+
+	up.part_size = f->c->conf.part_size;
+	if (up.part_size < s->part_size_min)
+		up.part_size = s->part_size_min;
+	/* Grow parts so that the object fits in the store's part count. */
+	min_part = (f->size + s->max_parts - 1) / s->max_parts;
+	if (up.part_size < min_part)
+		up.part_size = min_part;
+	up.n_parts = (unsigned int)((f->size + up.part_size - 1) / up.part_size);
+	n_threads = f->c->conf.upload_threads;
+	if (n_threads > 64)
+		n_threads = 64;
+	if (n_threads > up.n_parts)
+		n_threads = up.n_parts;
+	if (n_threads == 0)
+		n_threads = 1;
+
+	rc = s->ops->upload_begin(s, key, meta, &up.u);
+	if (rc)
+		return rc;
+	pthread_mutex_init(&up.lock, NULL);
+	for (i = 0; i < n_threads; i++) {
+		if (pthread_create(&threads[i], NULL, cache_upload_worker, &up))
+			break;
+		started++;
+	}
+	if (!started)
+		cache_upload_worker(&up);
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_destroy(&up.lock);
+	rc = up.error;
+	if (rc) {
+		s->ops->upload_abort(s, up.u);
+		return rc;
+	}
+	return s->ops->upload_complete(s, up.u);
+}
+
+int cache_file_flush(struct cache_file *f, const char *key, const struct store_meta *meta)
+{
+	struct store *s = f->c->store;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (!f->dirty)
+		goto out;
+	if (f->size > f->c->conf.multipart_threshold)
+		rc = cache_upload_multipart(f, key, meta);
+	else
+		rc = s->ops->put(s, key, meta, cache_fd_read, f, f->size);
+	if (rc)
+		log_err("upload of '%s' (%llu bytes) failed: %s; the data stays in %s", key,
+			(unsigned long long)f->size, strerror(-rc), f->stage_path);
+	else
+		f->dirty = false;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+void cache_file_discard(struct cache_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->dirty = false;
+	pthread_mutex_unlock(&f->lock);
+}
+
+uint64_t cache_file_size(struct cache_file *f)
+{
+	uint64_t size;
+
+	pthread_mutex_lock(&f->lock);
+	size = f->size;
+	pthread_mutex_unlock(&f->lock);
+	return size;
+}
+
+bool cache_file_dirty(struct cache_file *f)
+{
+	bool dirty;
+
+	pthread_mutex_lock(&f->lock);
+	dirty = f->dirty;
+	pthread_mutex_unlock(&f->lock);
+	return dirty;
+}
+
+void cache_file_close(struct cache_file *f, const char *key)
+{
+	if (f->fd >= 0) {
+		close(f->fd);
+		if (f->dirty)
+			log_err("'%s' was not uploaded; its data is kept in %s", key,
+				f->stage_path);
+		else
+			unlink(f->stage_path);
+	}
+	free(f->stage_path);
+	free(f->ra);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}

@@ -1,0 +1,1603 @@
+/*
+ * FUSE low-level operations over the cache layer.
+ *
+ * Directories are what users of S3 consoles expect: a "dir/" marker
+ * object, a "dir/.empty" marker (hidden), or just a common prefix of other
+ * keys. mkdir writes a "dir/" marker. POSIX attributes live in object
+ * metadata under s3fs's names so that both tools read each other's files.
+ *
+ * Locking: fs->lock protects the inode table and every inode field. It is
+ * never held across a store call: operations copy the keys they need,
+ * drop the lock, talk to the store, and retake it to record the result.
+ */
+#include "fs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "inode.h"
+#include "log.h"
+
+#define FS_NAME_MAX	255
+#define FS_TIMEOUT	1.0 /* seconds the kernel may cache entries and attributes */
+#define FS_SYMLINK_MAX	4096
+#define FS_EMPTY_MARKER ".empty"
+#define FS_UNKNOWN_INO	0xffffffffu /* readdir: the kernel looks entries up itself */
+
+struct fs {
+	struct cache *cache;
+	struct fs_conf conf;
+	char *prefix;
+	time_t mount_time;
+	pthread_mutex_t lock;
+	struct inode_table table; /* protected by lock */
+};
+
+/* An open directory: the listing taken at opendir. */
+struct fs_dirent {
+	char *name;
+	mode_t type;
+};
+
+struct fs_dir {
+	struct fs_dirent *ents;
+	size_t n, cap;
+};
+
+/* What the store says a key is. */
+struct fs_remote {
+	mode_t mode;
+	bool has_owner;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec mtime;
+};
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+struct fs *fs_create(struct cache *cache, const struct fs_conf *conf)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->cache = cache;
+	fs->conf = *conf;
+	fs->prefix = strdup(conf->prefix ? conf->prefix : "");
+	if (!fs->prefix || inode_table_init(&fs->table)) {
+		free(fs->prefix);
+		free(fs);
+		return NULL;
+	}
+	fs->conf.prefix = fs->prefix;
+	fs->mount_time = time(NULL);
+	fs->table.root->mode = S_IFDIR | conf->dir_mode;
+	fs->table.root->mtime.tv_sec = fs->mount_time;
+	fs->table.root->ctime.tv_sec = fs->mount_time;
+	pthread_mutex_init(&fs->lock, NULL);
+	return fs;
+}
+
+void fs_destroy(struct fs *fs)
+{
+	if (!fs)
+		return;
+	inode_table_free(&fs->table);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs->prefix);
+	free(fs);
+}
+
+static struct timespec fs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+static void fs_stat_of(struct fs *fs, const struct inode *i, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = i->ino;
+	st->st_mode = i->mode;
+	st->st_nlink = S_ISDIR(i->mode) ? 2 : 1;
+	st->st_uid = fs->conf.force_uid || !i->has_owner ? fs->conf.uid : i->uid;
+	st->st_gid = fs->conf.force_gid || !i->has_owner ? fs->conf.gid : i->gid;
+	st->st_size = (off_t)i->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((i->size + 511) / 512);
+	st->st_mtim = i->mtime;
+	st->st_atim = i->mtime;
+	st->st_ctim = i->ctime.tv_sec ? i->ctime : i->mtime;
+}
+
+static void fs_entry_of(struct fs *fs, const struct inode *i, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = i->ino;
+	e->attr_timeout = FS_TIMEOUT;
+	e->entry_timeout = FS_TIMEOUT;
+	fs_stat_of(fs, i, &e->attr);
+}
+
+/* Metadata to store with an object, from the inode. fs->lock held. */
+static void fs_meta_of(const struct inode *i, struct store_meta *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->has_mode = true;
+	m->mode = i->mode;
+	m->has_mtime = true;
+	m->mtime = i->mtime;
+	if (i->has_owner) {
+		m->has_uid = m->has_gid = true;
+		m->uid = i->uid;
+		m->gid = i->gid;
+	}
+}
+
+static void fs_apply_remote(struct inode *i, const struct fs_remote *r)
+{
+	i->mode = r->mode;
+	i->size = r->size;
+	i->mtime = r->mtime;
+	i->ctime = r->mtime;
+	i->has_owner = r->has_owner;
+	i->uid = r->uid;
+	i->gid = r->gid;
+	i->attr_time = time(NULL);
+}
+
+/* Attributes from metadata, with mount defaults where it is silent. */
+static void fs_remote_from_obj(struct fs *fs, const struct store_obj *o, mode_t type,
+			       struct fs_remote *r)
+{
+	const struct store_meta *m = &o->meta;
+
+	memset(r, 0, sizeof(*r));
+	r->size = S_ISDIR(type) ? 0 : o->size;
+	r->mode = type | (S_ISDIR(type) ? fs->conf.dir_mode : fs->conf.file_mode);
+	if (m->has_mode) {
+		/* Keep the stored type when it has one (symlinks); a marker
+		 * object is a directory whatever its mode says. */
+		mode_t t = m->mode & S_IFMT;
+
+		if (S_ISDIR(type) || !t)
+			t = type;
+		r->mode = t | (m->mode & 07777);
+	}
+	if (m->has_uid && m->has_gid) {
+		r->has_owner = true;
+		r->uid = m->uid;
+		r->gid = m->gid;
+	}
+	if (m->has_mtime)
+		r->mtime = m->mtime;
+	else
+		r->mtime.tv_sec = o->last_modified ? o->last_modified : fs->mount_time;
+}
+
+/* Resolve a key: an object, else a directory in any of its three forms. */
+static int fs_stat_remote(struct fs *fs, const char *key, struct fs_remote *r)
+{
+	struct store_obj obj;
+	struct store_list l;
+	struct buf dkey;
+	int rc;
+
+	rc = cache_head(fs->cache, key, &obj);
+	if (rc == 0) {
+		mode_t type = S_IFREG;
+
+		if (obj.meta.has_mode && S_ISDIR(obj.meta.mode))
+			type = S_IFDIR; /* an old-style directory object without '/' */
+		else if (obj.meta.has_mode && S_ISLNK(obj.meta.mode))
+			type = S_IFLNK;
+		fs_remote_from_obj(fs, &obj, type, r);
+		return 0;
+	}
+	if (rc != -ENOENT)
+		return rc;
+
+	buf_init(&dkey, 8192);
+	rc = buf_printf(&dkey, "%s/", key);
+	if (rc)
+		goto out;
+	rc = cache_list(fs->cache, dkey.data, "/", NULL, 1, &l);
+	if (rc)
+		goto out;
+	if (!l.n_objects && !l.n_prefixes) {
+		rc = -ENOENT;
+	} else {
+		memset(&obj, 0, sizeof(obj));
+		if (l.n_objects) {
+			obj.last_modified = l.objects[0].last_modified;
+			/* A marker may carry our metadata. */
+			if (strcmp(l.objects[0].key, dkey.data) == 0)
+				cache_head(fs->cache, dkey.data, &obj);
+		}
+		fs_remote_from_obj(fs, &obj, S_IFDIR, r);
+	}
+	store_list_free(&l);
+out:
+	buf_free(&dkey);
+	return rc;
+}
+
+static bool fs_name_ok(const char *name, int *err)
+{
+	if (strlen(name) > FS_NAME_MAX) {
+		*err = ENAMETOOLONG;
+		return false;
+	}
+	return true;
+}
+
+/* Key of (parent, name) into out; fs->lock held. Fails ENAMETOOLONG when
+ * the key (with room for a directory's '/') is too long for the store. */
+static int fs_child_key(struct fs *fs, struct inode *parent, const char *name, struct buf *out)
+{
+	int rc = inode_dir_key(parent, fs->prefix, out);
+
+	if (!rc)
+		rc = buf_puts(out, name);
+	if (!rc && out->len + 1 > cache_max_key_len(fs->cache))
+		rc = -ENAMETOOLONG;
+	return rc;
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct fs_remote r;
+	struct inode *p, *i;
+	struct buf key;
+	int err = 0, rc;
+
+	if (!fs_name_ok(name, &err)) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	if (!p) {
+		rc = -ENOENT;
+		goto out_unlock;
+	}
+	i = inode_find(&fs->table, p, name);
+	if (i && (i->local || i->open_count)) {
+		/* Ours is newer than the store's. */
+		i->nlookup++;
+		fs_entry_of(fs, i, &e);
+		pthread_mutex_unlock(&fs->lock);
+		fuse_reply_entry(req, &e);
+		buf_free(&key);
+		return;
+	}
+	rc = fs_child_key(fs, p, name, &key);
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+
+	rc = fs_stat_remote(fs, key.data, &r);
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	i = p ? inode_obtain(&fs->table, p, name) : NULL;
+	if (!i) {
+		rc = p ? -ENOMEM : -ENOENT;
+		goto out_unlock;
+	}
+	if (!i->local && !i->open_count)
+		fs_apply_remote(i, &r);
+	i->nlookup++;
+	fs_entry_of(fs, i, &e);
+	pthread_mutex_unlock(&fs->lock);
+	buf_free(&key);
+	fuse_reply_entry(req, &e);
+	return;
+
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+out:
+	buf_free(&key);
+	if (rc == -ENOENT) {
+		/* A negative entry the kernel may cache briefly. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = FS_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void fs_forget_one(struct fs *fs, fuse_ino_t ino, uint64_t n)
+{
+	struct inode *i = inode_get(&fs->table, ino);
+
+	if (!i || i == fs->table.root)
+		return;
+	i->nlookup = i->nlookup > n ? i->nlookup - n : 0;
+	inode_maybe_free(&fs->table, i);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->lock);
+	fs_forget_one(fs, ino, nlookup);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fs_of(req);
+	size_t k;
+
+	pthread_mutex_lock(&fs->lock);
+	for (k = 0; k < count; k++)
+		fs_forget_one(fs, forgets[k].ino, forgets[k].nlookup);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_remote r;
+	struct inode *i;
+	struct stat st;
+	struct buf key;
+	int rc = 0;
+
+	(void)fi;
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (!i) {
+		rc = -ENOENT;
+		goto out_unlock;
+	}
+	/* Refresh a closed file's attributes once the kernel's copy expired,
+	 * so changes made by other clients show. */
+	if (!S_ISDIR(i->mode) && !i->local && !i->open_count && !i->unlinked &&
+	    time(NULL) - i->attr_time >= (time_t)FS_TIMEOUT) {
+		rc = inode_key(i, fs->prefix, &key);
+		pthread_mutex_unlock(&fs->lock);
+		if (!rc)
+			rc = fs_stat_remote(fs, key.data, &r);
+		pthread_mutex_lock(&fs->lock);
+		i = inode_get(&fs->table, ino);
+		if (!i)
+			rc = -ENOENT;
+		if (rc)
+			goto out_unlock;
+		if (!i->local && !i->open_count && !i->unlinked)
+			fs_apply_remote(i, &r);
+	}
+	fs_stat_of(fs, i, &st);
+out_unlock:
+	pthread_mutex_unlock(&fs->lock);
+	buf_free(&key);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, FS_TIMEOUT);
+}
+
+/* Upload an inode's pending data or metadata. */
+static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
+{
+	struct store_meta meta;
+	struct cache_file *f;
+	struct inode *i;
+	struct buf key;
+	bool meta_only;
+	int rc;
+
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (!i || i->unlinked || !i->file) {
+		pthread_mutex_unlock(&fs->lock);
+		return 0;
+	}
+	f = i->file;
+	rc = inode_key(i, fs->prefix, &key);
+	fs_meta_of(i, &meta);
+	meta_only = i->meta_dirty;
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+
+	if (cache_file_dirty(f)) {
+		rc = cache_file_flush(f, key.data, &meta);
+		meta_only = false;
+	}
+	if (!rc && meta_only)
+		rc = cache_copy(fs->cache, key.data, key.data, &meta);
+	if (!rc) {
+		pthread_mutex_lock(&fs->lock);
+		i = inode_get(&fs->table, ino);
+		if (i) {
+			i->local = false;
+			i->meta_dirty = false;
+			i->attr_time = time(NULL);
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+out:
+	buf_free(&key);
+	return rc;
+}
+
+/* Attach a cache_file to i (opening one if it has none). */
+static int fs_open_file(struct fs *fs, fuse_ino_t ino, bool truncate)
+{
+	struct cache_file *f = NULL;
+	struct inode *i;
+	struct buf key;
+	uint64_t size;
+	int rc;
+
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (!i) {
+		pthread_mutex_unlock(&fs->lock);
+		buf_free(&key);
+		return -ENOENT;
+	}
+	if (i->file) {
+		i->open_count++;
+		f = i->file;
+		rc = truncate ? inode_key(i, fs->prefix, &key) : 0;
+		pthread_mutex_unlock(&fs->lock);
+		if (truncate && !rc)
+			rc = cache_file_truncate(f, key.data, 0);
+		goto out_truncated;
+	}
+	size = i->size;
+	rc = inode_key(i, fs->prefix, &key);
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc)
+		rc = cache_file_open(fs->cache, key.data, size, truncate, &f);
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (!i) {
+		rc = -ENOENT;
+	} else if (i->file) {
+		/* Another open won the race: use its file. */
+		i->open_count++;
+		pthread_mutex_unlock(&fs->lock);
+		cache_file_close(f, key.data);
+		f = i->file;
+		if (truncate)
+			rc = cache_file_truncate(f, key.data, 0);
+		goto out_truncated;
+	} else {
+		i->file = f;
+		i->open_count++;
+		f = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (f)
+		cache_file_close(f, key.data);
+	goto out;
+
+out_truncated:
+	if (!rc && truncate) {
+		pthread_mutex_lock(&fs->lock);
+		i = inode_get(&fs->table, ino);
+		if (i) {
+			i->size = 0;
+			i->mtime = i->ctime = fs_now();
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+out:
+	buf_free(&key);
+	return rc;
+}
+
+static void fs_release_file(struct fs *fs, fuse_ino_t ino)
+{
+	struct cache_file *f = NULL;
+	struct inode *i;
+	struct buf key;
+
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (i && i->open_count && --i->open_count == 0) {
+		f = i->file;
+		i->file = NULL;
+		inode_key(i, fs->prefix, &key);
+		if (i->unlinked && f)
+			cache_file_discard(f);
+		inode_maybe_free(&fs->table, i);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (f)
+		cache_file_close(f, key.data ? key.data : "");
+	buf_free(&key);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	bool truncate = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+	int rc;
+
+	if (fs->conf.read_only && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rc = fs_open_file(fs, ino, truncate);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->keep_cache = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			   struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct cache_file *f;
+	struct inode *p, *i;
+	struct buf key;
+	int err = 0, rc;
+
+	if (!fs_name_ok(name, &err)) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (fs->conf.read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	rc = p ? fs_child_key(fs, p, name, &key) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc)
+		rc = cache_file_open(fs->cache, key.data, 0, true, &f);
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	i = p ? inode_obtain(&fs->table, p, name) : NULL;
+	if (!i || i->file) {
+		/* Gone, out of memory, or created and opened meanwhile. */
+		rc = !p ? -ENOENT : !i ? -ENOMEM : -EEXIST;
+		pthread_mutex_unlock(&fs->lock);
+		cache_file_discard(f);
+		cache_file_close(f, key.data);
+		goto out;
+	}
+	i->mode = S_IFREG | (mode & 07777);
+	i->uid = ctx->uid;
+	i->gid = ctx->gid;
+	i->has_owner = true;
+	i->size = 0;
+	i->mtime = i->ctime = fs_now();
+	i->local = true;
+	i->unlinked = false;
+	i->file = f;
+	i->open_count++;
+	i->nlookup++;
+	fs_entry_of(fs, i, &e);
+	pthread_mutex_unlock(&fs->lock);
+	buf_free(&key);
+	fi->keep_cache = 0;
+	fuse_reply_create(req, &e, fi);
+	return;
+out:
+	buf_free(&key);
+	fuse_reply_err(req, -rc);
+}
+
+static struct cache_file *fs_file_key(struct fs *fs, fuse_ino_t ino, struct buf *key)
+{
+	struct cache_file *f = NULL;
+	struct inode *i;
+
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (i && i->file && !inode_key(i, fs->prefix, key))
+		f = i->file;
+	pthread_mutex_unlock(&fs->lock);
+	return f;
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_file *f;
+	struct buf key;
+	size_t got = 0;
+	char *data;
+	int rc;
+
+	(void)fi;
+	buf_init(&key, 8192);
+	f = fs_file_key(fs, ino, &key);
+	data = malloc(size ? size : 1);
+	if (!f || !data) {
+		rc = f ? -ENOMEM : -EBADF;
+	} else {
+		rc = cache_file_read(f, key.data, data, size, (uint64_t)off, &got);
+	}
+	buf_free(&key);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, data, got);
+	free(data);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_file *f;
+	struct inode *i;
+	struct buf key;
+	int rc;
+
+	(void)fi;
+	buf_init(&key, 8192);
+	f = fs_file_key(fs, ino, &key);
+	rc = f ? cache_file_write(f, key.data, data, size, (uint64_t)off) : -EBADF;
+	buf_free(&key);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (i) {
+		if ((uint64_t)off + size > i->size)
+			i->size = (uint64_t)off + size;
+		i->mtime = i->ctime = fs_now();
+	}
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_write(req, size);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	fuse_reply_err(req, -fs_flush_inode(fs_of(req), ino));
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -fs_flush_inode(fs_of(req), ino));
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+
+	(void)fi;
+	/* close() already flushed; this catches writes through mmap and
+	 * descriptors closed without a flush. */
+	fs_flush_inode(fs, ino);
+	fs_release_file(fs, ino);
+	fuse_reply_err(req, 0);
+}
+
+/* Persist an inode's metadata now (closed files, directories). */
+static int fs_store_meta(struct fs *fs, fuse_ino_t ino)
+{
+	struct store_meta meta;
+	struct inode *i;
+	struct buf key;
+	bool dir, root;
+	int rc;
+
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (!i) {
+		pthread_mutex_unlock(&fs->lock);
+		return -ENOENT;
+	}
+	dir = S_ISDIR(i->mode);
+	root = i == fs->table.root;
+	rc = dir ? inode_dir_key(i, fs->prefix, &key) : inode_key(i, fs->prefix, &key);
+	fs_meta_of(i, &meta);
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (root && !key.len) {
+		rc = 0; /* the bucket root has no object to hold it */
+	} else if (dir) {
+		/* Markers are empty: rewriting one is cheaper than a copy, and
+		 * turns an implicit directory into a marked one. */
+		rc = cache_put_buffer(fs->cache, key.data, &meta, "", 0);
+	} else {
+		rc = cache_copy(fs->cache, key.data, key.data, &meta);
+	}
+out:
+	buf_free(&key);
+	return rc;
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_file *f = NULL, *tmp = NULL;
+	struct inode *i;
+	struct stat st;
+	struct buf key;
+	bool defer;
+	int rc = 0;
+
+	(void)fi;
+	if (fs->conf.read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	buf_init(&key, 8192);
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		uint64_t size = 0;
+
+		pthread_mutex_lock(&fs->lock);
+		i = inode_get(&fs->table, ino);
+		if (!i || S_ISDIR(i->mode)) {
+			rc = !i ? -ENOENT : -EISDIR;
+		} else {
+			f = i->file;
+			size = i->size;
+			rc = inode_key(i, fs->prefix, &key);
+		}
+		pthread_mutex_unlock(&fs->lock);
+		if (!rc && !f) {
+			/* Not open: stage it for the truncate, upload, drop. */
+			rc = cache_file_open(fs->cache, key.data, size, false, &tmp);
+			f = tmp;
+		}
+		if (!rc)
+			rc = cache_file_truncate(f, key.data, (uint64_t)attr->st_size);
+		if (!rc) {
+			pthread_mutex_lock(&fs->lock);
+			i = inode_get(&fs->table, ino);
+			if (i) {
+				i->size = (uint64_t)attr->st_size;
+				i->mtime = i->ctime = fs_now();
+				if (tmp)
+					i->meta_dirty = false;
+			}
+			pthread_mutex_unlock(&fs->lock);
+		}
+		if (!rc && tmp) {
+			struct store_meta meta;
+
+			pthread_mutex_lock(&fs->lock);
+			i = inode_get(&fs->table, ino);
+			if (i)
+				fs_meta_of(i, &meta);
+			pthread_mutex_unlock(&fs->lock);
+			rc = i ? cache_file_flush(tmp, key.data, &meta) : -ENOENT;
+		}
+		if (tmp)
+			cache_file_close(tmp, key.data);
+		if (rc)
+			goto out;
+	}
+
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (!i) {
+		pthread_mutex_unlock(&fs->lock);
+		rc = -ENOENT;
+		goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		i->mode = (i->mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		if (!i->has_owner) {
+			i->uid = fs->conf.uid;
+			i->gid = fs->conf.gid;
+		}
+		if (to_set & FUSE_SET_ATTR_UID)
+			i->uid = attr->st_uid;
+		if (to_set & FUSE_SET_ATTR_GID)
+			i->gid = attr->st_gid;
+		i->has_owner = true;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		i->mtime = fs_now();
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		i->mtime = attr->st_mtim;
+	i->ctime = fs_now();
+	/* Open or not yet uploaded: the next flush writes the metadata. */
+	defer = i->local || (i->file && cache_file_dirty(i->file));
+	if (defer)
+		i->meta_dirty = true;
+	pthread_mutex_unlock(&fs->lock);
+
+	if (!defer && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+				 FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+		rc = fs_store_meta(fs, ino);
+out:
+	buf_free(&key);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (i)
+		fs_stat_of(fs, i, &st);
+	pthread_mutex_unlock(&fs->lock);
+	if (!i)
+		fuse_reply_err(req, ENOENT);
+	else
+		fuse_reply_attr(req, &st, FS_TIMEOUT);
+}
+
+/* Create a child inode for a just-made object; replies to req. */
+static void fs_reply_new(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const char *name,
+			 mode_t mode, uint64_t size)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct inode *p, *i;
+
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	i = p ? inode_obtain(&fs->table, p, name) : NULL;
+	if (!i) {
+		pthread_mutex_unlock(&fs->lock);
+		fuse_reply_err(req, p ? ENOMEM : ENOENT);
+		return;
+	}
+	i->mode = mode;
+	i->size = size;
+	i->uid = ctx->uid;
+	i->gid = ctx->gid;
+	i->has_owner = true;
+	i->mtime = i->ctime = fs_now();
+	i->attr_time = time(NULL);
+	i->unlinked = false;
+	i->nlookup++;
+	fs_entry_of(fs, i, &e);
+	pthread_mutex_unlock(&fs->lock);
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_meta_new(fuse_req_t req, mode_t mode, struct store_meta *m)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	memset(m, 0, sizeof(*m));
+	m->has_mode = m->has_uid = m->has_gid = m->has_mtime = true;
+	m->mode = mode;
+	m->uid = ctx->uid;
+	m->gid = ctx->gid;
+	m->mtime = fs_now();
+}
+
+static int fs_parent_key(struct fs *fs, fuse_ino_t parent, const char *name, struct buf *key)
+{
+	struct inode *p;
+	int err = 0, rc;
+
+	if (!fs_name_ok(name, &err))
+		return -err;
+	if (fs->conf.read_only)
+		return -EROFS;
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	rc = p ? fs_child_key(fs, p, name, key) : -ENOENT;
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+	struct store_meta meta;
+	struct buf key;
+	int rc;
+
+	buf_init(&key, 8192);
+	rc = fs_parent_key(fs, parent, name, &key);
+	if (!rc)
+		rc = buf_puts(&key, "/");
+	if (!rc) {
+		fs_meta_new(req, S_IFDIR | (mode & 07777), &meta);
+		rc = cache_put_buffer(fs->cache, key.data, &meta, "", 0);
+	}
+	buf_free(&key);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fs_reply_new(req, fs, parent, name, S_IFDIR | (mode & 07777), 0);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct store_meta meta;
+	struct buf key;
+	int rc;
+
+	buf_init(&key, 8192);
+	rc = fs_parent_key(fs, parent, name, &key);
+	if (!rc && strlen(link) >= FS_SYMLINK_MAX)
+		rc = -ENAMETOOLONG;
+	if (!rc) {
+		fs_meta_new(req, S_IFLNK | 0777, &meta);
+		rc = cache_put_buffer(fs->cache, key.data, &meta, link, strlen(link));
+	}
+	buf_free(&key);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fs_reply_new(req, fs, parent, name, S_IFLNK | 0777, strlen(link));
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct inode *i;
+	struct buf key;
+	char *target = NULL;
+	size_t len;
+	int rc;
+
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	rc = !i ? -ENOENT : !S_ISLNK(i->mode) ? -EINVAL : inode_key(i, fs->prefix, &key);
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc)
+		rc = cache_get_buffer(fs->cache, key.data, FS_SYMLINK_MAX, &target, &len);
+	buf_free(&key);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
+/* -ENOTEMPTY unless the directory at dkey holds nothing but its markers
+ * (and nothing local under inode d). */
+static int fs_dir_empty(struct fs *fs, struct inode *d, const char *dkey)
+{
+	struct store_list l;
+	struct inode *i, *tmp;
+	size_t k;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	HASH_ITER(hh, fs->table.by_ino, i, tmp)
+	{
+		if (i->parent == d && i->local && !i->unlinked) {
+			pthread_mutex_unlock(&fs->lock);
+			return -ENOTEMPTY;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+
+	rc = cache_list(fs->cache, dkey, "/", NULL, 3, &l);
+	if (rc)
+		return rc;
+	if (l.n_prefixes)
+		rc = -ENOTEMPTY;
+	for (k = 0; k < l.n_objects && !rc; k++) {
+		const char *rest = l.objects[k].key + strlen(dkey);
+
+		if (*rest && strcmp(rest, FS_EMPTY_MARKER) != 0)
+			rc = -ENOTEMPTY;
+	}
+	store_list_free(&l);
+	return rc;
+}
+
+/* Remove a directory's markers. */
+static int fs_dir_remove_markers(struct fs *fs, const char *dkey)
+{
+	struct buf empty;
+	const char *keys[2];
+	int rc;
+
+	buf_init(&empty, 8192);
+	rc = buf_printf(&empty, "%s%s", dkey, FS_EMPTY_MARKER);
+	if (!rc) {
+		keys[0] = dkey;
+		keys[1] = empty.data;
+		rc = cache_remove_many(fs->cache, keys, 2);
+	}
+	buf_free(&empty);
+	return rc;
+}
+
+static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+	struct fs *fs = fs_of(req);
+	struct cache_file *f = NULL;
+	struct inode *p, *i;
+	struct buf key;
+	fuse_ino_t ino = 0;
+	int rc;
+
+	buf_init(&key, 8192);
+	rc = fs_parent_key(fs, parent, name, &key);
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	i = p ? inode_find(&fs->table, p, name) : NULL;
+	if (i) {
+		ino = i->ino;
+		f = i->file;
+		if (dir && !S_ISDIR(i->mode))
+			rc = -ENOTDIR;
+		else if (!dir && S_ISDIR(i->mode))
+			rc = -EISDIR;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+
+	if (dir) {
+		rc = buf_puts(&key, "/");
+		if (!rc)
+			rc = fs_dir_empty(fs, i, key.data);
+		if (!rc)
+			rc = fs_dir_remove_markers(fs, key.data);
+	} else {
+		/* An open file stays readable after unlink, as POSIX says:
+		 * keep a local copy before the object goes. */
+		if (f)
+			rc = cache_file_pin(f, key.data);
+		if (!rc)
+			rc = cache_remove(fs->cache, key.data);
+	}
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&fs->lock);
+	i = ino ? inode_get(&fs->table, ino) : NULL;
+	if (i) {
+		i->unlinked = true;
+		i->local = false;
+		inode_unhash(&fs->table, i);
+		if (i->file)
+			cache_file_discard(i->file);
+		inode_maybe_free(&fs->table, i);
+	}
+	p = inode_get(&fs->table, parent);
+	if (p)
+		p->mtime = p->ctime = fs_now();
+	pthread_mutex_unlock(&fs->lock);
+out:
+	buf_free(&key);
+	fuse_reply_err(req, -rc);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_unlink_common(req, parent, name, false);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_unlink_common(req, parent, name, true);
+}
+
+/* Upload everything pending under directory d (or everything, d NULL). */
+static int fs_flush_under(struct fs *fs, struct inode *d)
+{
+	fuse_ino_t *inos = NULL;
+	size_t n = 0, cap = 0, k;
+	struct inode *i, *tmp;
+	int rc = 0, failed = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	HASH_ITER(hh, fs->table.by_ino, i, tmp)
+	{
+		if (!i->file || i->unlinked || (d && !inode_is_under(i, d)))
+			continue;
+		if (n == cap) {
+			fuse_ino_t *grown = realloc(inos, (cap ? cap * 2 : 16) * sizeof(*grown));
+
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			inos = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		inos[n++] = i->ino;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	for (k = 0; k < n; k++) {
+		int r = fs_flush_inode(fs, inos[k]);
+
+		if (r) {
+			failed++;
+			if (!rc)
+				rc = r;
+		}
+	}
+	free(inos);
+	return d ? rc : failed;
+}
+
+int fs_flush_all(struct fs *fs)
+{
+	return fs_flush_under(fs, NULL);
+}
+
+/* Copy every key under src_dir to dst_dir, then delete the sources. */
+static int fs_rename_tree(struct fs *fs, const char *src_dir, const char *dst_dir)
+{
+	char **keys = NULL;
+	size_t n = 0, cap = 0, k;
+	char *token = NULL;
+	struct buf dst;
+	int rc = 0;
+
+	do {
+		struct store_list l;
+
+		rc = cache_list(fs->cache, src_dir, NULL, token, 0, &l);
+		free(token);
+		token = NULL;
+		if (rc)
+			break;
+		for (k = 0; k < l.n_objects && !rc; k++) {
+			if (n == cap) {
+				char **grown = realloc(keys, (cap ? cap * 2 : 64) * sizeof(*grown));
+
+				if (!grown) {
+					rc = -ENOMEM;
+					break;
+				}
+				keys = grown;
+				cap = cap ? cap * 2 : 64;
+			}
+			keys[n] = strdup(l.objects[k].key);
+			if (!keys[n])
+				rc = -ENOMEM;
+			else
+				n++;
+		}
+		if (!rc && l.next_token) {
+			token = strdup(l.next_token);
+			if (!token)
+				rc = -ENOMEM;
+		}
+		store_list_free(&l);
+	} while (!rc && token);
+
+	buf_init(&dst, 8192);
+	for (k = 0; k < n && !rc; k++) {
+		buf_reset(&dst);
+		rc = buf_printf(&dst, "%s%s", dst_dir, keys[k] + strlen(src_dir));
+		if (!rc && dst.len > cache_max_key_len(fs->cache))
+			rc = -ENAMETOOLONG;
+		if (!rc)
+			rc = cache_copy(fs->cache, keys[k], dst.data, NULL);
+	}
+	buf_free(&dst);
+	/* Only once every copy is in place do the originals go: a failure
+	 * half way leaves both trees, never neither. */
+	if (!rc && n)
+		rc = cache_remove_many(fs->cache, (const char *const *)keys, n);
+	for (k = 0; k < n; k++)
+		free(keys[k]);
+	free(keys);
+	return rc;
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+	struct inode *p, *np, *src, *dst;
+	struct buf skey, dkey;
+	fuse_ino_t src_ino = 0, dst_ino = 0;
+	bool dir = false, dst_exists = false, dst_dir = false;
+	int err = 0, rc = 0;
+
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!fs_name_ok(newname, &err)) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	if (fs->conf.read_only) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	buf_init(&skey, 8192);
+	buf_init(&dkey, 8192);
+	pthread_mutex_lock(&fs->lock);
+	p = inode_get(&fs->table, parent);
+	np = inode_get(&fs->table, newparent);
+	src = p ? inode_find(&fs->table, p, name) : NULL;
+	dst = np ? inode_find(&fs->table, np, newname) : NULL;
+	if (!src || !np) {
+		rc = -ENOENT;
+	} else {
+		src_ino = src->ino;
+		dir = S_ISDIR(src->mode);
+		if (dir && inode_is_under(np, src))
+			rc = -EINVAL; /* into itself */
+		if (dst) {
+			dst_ino = dst->ino;
+			dst_exists = true;
+			dst_dir = S_ISDIR(dst->mode);
+		}
+		if (!rc)
+			rc = fs_child_key(fs, p, name, &skey);
+		if (!rc)
+			rc = fs_child_key(fs, np, newname, &dkey);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		goto out;
+	if (!dst_exists) {
+		struct fs_remote r;
+
+		rc = fs_stat_remote(fs, dkey.data, &r);
+		if (rc == 0) {
+			dst_exists = true;
+			dst_dir = S_ISDIR(r.mode);
+		} else if (rc != -ENOENT) {
+			goto out;
+		}
+		rc = 0;
+	}
+	if (dst_exists && (flags & RENAME_NOREPLACE)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (dst_exists && dir && !dst_dir) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	if (dst_exists && !dir && dst_dir) {
+		rc = -EISDIR;
+		goto out;
+	}
+
+	if (dir) {
+		rc = buf_puts(&skey, "/");
+		if (!rc)
+			rc = buf_puts(&dkey, "/");
+		if (!rc && dst_exists) {
+			rc = fs_dir_empty(fs, dst, dkey.data);
+			if (!rc)
+				rc = fs_dir_remove_markers(fs, dkey.data);
+		}
+		if (!rc) {
+			pthread_mutex_lock(&fs->lock);
+			src = inode_get(&fs->table, src_ino);
+			pthread_mutex_unlock(&fs->lock);
+			rc = src ? fs_flush_under(fs, src) : -ENOENT;
+		}
+		if (!rc)
+			rc = fs_rename_tree(fs, skey.data, dkey.data);
+	} else {
+		/* Whatever is pending goes to the old name first, so the copy
+		 * carries it. */
+		rc = fs_flush_inode(fs, src_ino);
+		if (!rc)
+			rc = cache_copy(fs->cache, skey.data, dkey.data, NULL);
+		if (!rc)
+			rc = cache_remove(fs->cache, skey.data);
+	}
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&fs->lock);
+	dst = dst_ino ? inode_get(&fs->table, dst_ino) : NULL;
+	if (dst) {
+		dst->unlinked = true;
+		inode_unhash(&fs->table, dst);
+		if (dst->file)
+			cache_file_discard(dst->file);
+		inode_maybe_free(&fs->table, dst);
+	}
+	src = inode_get(&fs->table, src_ino);
+	np = inode_get(&fs->table, newparent);
+	if (src && np) {
+		rc = inode_move(&fs->table, src, np, newname);
+		src->ctime = fs_now();
+	}
+	pthread_mutex_unlock(&fs->lock);
+out:
+	buf_free(&skey);
+	buf_free(&dkey);
+	fuse_reply_err(req, -rc);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	/* Object stores have no second name for one object. */
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_dir_free(struct fs_dir *d)
+{
+	size_t k;
+
+	for (k = 0; k < d->n; k++)
+		free(d->ents[k].name);
+	free(d->ents);
+	free(d);
+}
+
+static int fs_dir_add(struct fs_dir *d, const char *name, size_t len, mode_t type)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct fs_dirent *grown = realloc(d->ents, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		d->ents = grown;
+		d->cap = cap;
+	}
+	d->ents[d->n].name = strndup(name, len);
+	if (!d->ents[d->n].name)
+		return -ENOMEM;
+	d->ents[d->n].type = type;
+	d->n++;
+	return 0;
+}
+
+/* Names in a listing that are not entries: the marker itself, .empty,
+ * and keys that would make empty or slash-bearing names. */
+static bool fs_dir_skip(const char *name, size_t len)
+{
+	return len == 0 ||
+	       (len == strlen(FS_EMPTY_MARKER) && memcmp(name, FS_EMPTY_MARKER, len) == 0);
+}
+
+struct fs_seen {
+	UT_hash_handle hh;
+	char name[];
+};
+
+static int fs_dir_add_once(struct fs_dir *d, struct fs_seen **seen, const char *name, size_t len,
+			   mode_t type)
+{
+	struct fs_seen *s;
+
+	HASH_FIND(hh, *seen, name, len, s);
+	if (s)
+		return 0;
+	s = malloc(sizeof(*s) + len + 1);
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->name, name, len);
+	s->name[len] = '\0';
+	HASH_ADD_KEYPTR(hh, *seen, s->name, len, s);
+	return fs_dir_add(d, name, len, type);
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_seen *seen = NULL, *s, *stmp;
+	struct fs_dir *d = calloc(1, sizeof(*d));
+	struct inode *di, *i, *tmp;
+	char *token = NULL;
+	struct buf dkey;
+	size_t k, plen;
+	int rc;
+
+	buf_init(&dkey, 8192);
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fs->lock);
+	di = inode_get(&fs->table, ino);
+	rc = !di ? -ENOENT : !S_ISDIR(di->mode) ? -ENOTDIR : inode_dir_key(di, fs->prefix, &dkey);
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc)
+		rc = fs_dir_add(d, ".", 1, S_IFDIR);
+	if (!rc)
+		rc = fs_dir_add(d, "..", 2, S_IFDIR);
+	plen = dkey.len;
+	while (!rc) {
+		struct store_list l;
+
+		rc = cache_list(fs->cache, dkey.data, "/", token, 0, &l);
+		free(token);
+		token = NULL;
+		if (rc)
+			break;
+		/* Objects first: a file and a directory of one name show as
+		 * the file, as lookup resolves them. */
+		for (k = 0; k < l.n_objects && !rc; k++) {
+			const char *name = l.objects[k].key + plen;
+
+			if (!fs_dir_skip(name, strlen(name)) && !strchr(name, '/'))
+				rc = fs_dir_add_once(d, &seen, name, strlen(name), S_IFREG);
+		}
+		for (k = 0; k < l.n_prefixes && !rc; k++) {
+			const char *name = l.prefixes[k] + plen;
+			size_t len = strlen(name);
+
+			if (len && name[len - 1] == '/')
+				len--;
+			if (len && !memchr(name, '/', len))
+				rc = fs_dir_add_once(d, &seen, name, len, S_IFDIR);
+		}
+		if (!rc && l.next_token) {
+			token = strdup(l.next_token);
+			if (!token)
+				rc = -ENOMEM;
+		}
+		store_list_free(&l);
+		if (!token)
+			break;
+	}
+	/* Files created here and not uploaded yet. */
+	pthread_mutex_lock(&fs->lock);
+	di = inode_get(&fs->table, ino);
+	HASH_ITER(hh, fs->table.by_ino, i, tmp)
+	{
+		if (!rc && di && i->parent == di && i->local && !i->unlinked)
+			rc = fs_dir_add_once(d, &seen, i->name, strlen(i->name), i->mode & S_IFMT);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	HASH_ITER(hh, seen, s, stmp)
+	{
+		HASH_DEL(seen, s);
+		free(s);
+	}
+	buf_free(&dkey);
+	if (rc) {
+		fs_dir_free(d);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	char *out = malloc(size ? size : 1);
+	size_t pos = 0, k;
+
+	(void)ino;
+	if (!out) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (k = (size_t)off; k < d->n; k++) {
+		struct stat st = {.st_ino = FS_UNKNOWN_INO, .st_mode = d->ents[k].type};
+		size_t n = fuse_add_direntry(req, out + pos, size - pos, d->ents[k].name, &st,
+					     (off_t)(k + 1));
+
+		if (n > size - pos)
+			break;
+		pos += n;
+	}
+	fuse_reply_buf(req, out, pos);
+	free(out);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_dir_free((struct fs_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	(void)ino;
+	/* A bucket has no fixed size: report plenty, as s3fs does, so that
+	 * tools checking free space go ahead. */
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_blocks = (fsblkcnt_t)1 << 40;
+	st.f_bfree = st.f_blocks;
+	st.f_bavail = st.f_blocks;
+	st.f_files = (fsfilcnt_t)1 << 32;
+	st.f_ffree = st.f_files;
+	st.f_favail = st.f_files;
+	st.f_namemax = FS_NAME_MAX;
+	fuse_reply_statfs(req, &st);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Writes go straight to us: a close() that returns has our answer. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
+static void fs_destroy_op(void *userdata)
+{
+	struct fs *fs = userdata;
+	int failed = fs_flush_all(fs);
+
+	if (failed)
+		log_err("%d file(s) could not be uploaded at unmount; their data is kept in the "
+			"staging directory",
+			failed);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.destroy = fs_destroy_op,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.releasedir = fs_releasedir,
+	.statfs = fs_statfs,
+	.create = fs_create_file,
+};

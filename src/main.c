@@ -1,0 +1,198 @@
+/*
+ * bucketfs: parse options, find credentials, check the bucket, stack the
+ * layers (S3 store -> cache -> fs), mount, serve, and on the way out upload
+ * what is pending. Every failure before the mount is one line on stderr
+ * and exit status 1, and leaves nothing mounted.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <libxml/parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "config.h"
+#include "creds.h"
+#include "fs.h"
+#include "log.h"
+#include "options.h"
+#include "s3.h"
+
+static int fail(const char *why)
+{
+	fprintf(stderr, "bucketfs: %s\n", why);
+	return 1;
+}
+
+static int check_mountpoint(const char *path, char **why)
+{
+	struct stat st;
+	char msg[4200];
+	int rc = 0;
+
+	if (stat(path, &st))
+		rc = -errno;
+	else if (!S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	if (rc) {
+		snprintf(msg, sizeof(msg), "mountpoint %s: %s", path, strerror(-rc));
+		*why = strdup(msg);
+	}
+	return rc;
+}
+
+static int serve(struct bfs_options *opts, struct fs *fs)
+{
+	struct fuse_loop_config *loop;
+	struct fuse_session *se;
+	int rc = 1;
+
+	se = fuse_session_new(&opts->fuse_args, &fs_ops, sizeof(fs_ops), fs);
+	if (!se)
+		return fail("cannot create the FUSE session (see the message above)");
+	if (fuse_set_signal_handlers(se)) {
+		fail("cannot install signal handlers");
+		goto out_destroy;
+	}
+	if (fuse_session_mount(se, opts->mountpoint)) {
+		fail("mount failed (see the message above)");
+		goto out_signals;
+	}
+	log_info("mounted %s on %s", opts->source, opts->mountpoint);
+	if (fuse_daemonize(opts->foreground)) {
+		fail("cannot go to the background");
+		goto out_unmount;
+	}
+	/* stderr is /dev/null once in the background. */
+	if (!opts->foreground)
+		log_init(opts->log_level, false);
+	if (opts->single_thread) {
+		rc = fuse_session_loop(se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, 0);
+		fuse_loop_cfg_set_max_threads(loop, 64);
+		rc = fuse_session_loop_mt(se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+	rc = rc ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	/* Runs the destroy op, which uploads what is still pending. */
+	fuse_session_destroy(se);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct bfs_options opts;
+	struct creds creds = {0};
+	struct creds_conf cconf = {0};
+	struct s3_conf sconf = {0};
+	struct cache_conf kconf = {0};
+	struct fs_conf fconf = {0};
+	struct store *store = NULL;
+	struct cache *cache = NULL;
+	struct fs *fs = NULL;
+	char *why = NULL;
+	int rc = 1;
+
+	if (options_parse(argc, argv, &opts, &why)) {
+		fprintf(stderr, "bucketfs: %s (see bucketfs --help)\n", why);
+		free(why);
+		options_free(&opts);
+		return 1;
+	}
+	if (opts.show_help) {
+		options_print_help(stdout, "bucketfs");
+		options_free(&opts);
+		return 0;
+	}
+	if (opts.show_version) {
+		printf("bucketfs %s\nFUSE library %s\n", PACKAGE_VERSION, fuse_pkgversion());
+		options_free(&opts);
+		return 0;
+	}
+	log_init(opts.log_level, true);
+
+	if (check_mountpoint(opts.mountpoint, &why))
+		goto out_why;
+
+	cconf.passwd_file = opts.passwd_file;
+	cconf.profile = opts.profile;
+	cconf.bucket = opts.bucket;
+	if (creds_resolve(&cconf, &creds, &why))
+		goto out_why;
+	log_info("credentials from %s%s%s", creds.source,
+		 creds.access_key ? ", access key id " : "",
+		 creds.access_key ? creds.access_key : "");
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		why = strdup("cannot initialise libcurl");
+		goto out_why;
+	}
+	xmlInitParser();
+
+	sconf.endpoint = opts.endpoint;
+	sconf.region = opts.region;
+	sconf.bucket = opts.bucket;
+	sconf.path_style = opts.path_style != 0;
+	sconf.creds = &creds;
+	sconf.http.cafile = opts.cafile;
+	sconf.http.no_verify_ssl = opts.no_verify_ssl;
+	sconf.http.retries = opts.retries;
+	sconf.http.connect_timeout = opts.connect_timeout;
+	sconf.http.request_timeout = opts.request_timeout;
+	if (opts.no_verify_ssl)
+		log_warn("TLS certificate verification is off (no_verify_ssl)");
+	store = s3_store_create(&sconf, &why);
+	creds_clear(&creds);
+	if (!store)
+		goto out_why;
+	if (store->ops->probe(store, opts.prefix, &why))
+		goto out_why;
+
+	kconf.staging_dir = opts.staging_dir;
+	kconf.multipart_threshold = opts.multipart_threshold;
+	kconf.part_size = opts.part_size;
+	kconf.upload_threads = opts.upload_threads;
+	if (cache_create(store, &kconf, &cache, &why))
+		goto out_why;
+
+	fconf.prefix = opts.prefix;
+	fconf.uid = opts.uid;
+	fconf.gid = opts.gid;
+	fconf.force_uid = opts.has_uid;
+	fconf.force_gid = opts.has_gid;
+	fconf.file_mode = opts.file_mode ? opts.file_mode : 0666 & ~opts.umask;
+	fconf.dir_mode = opts.dir_mode ? opts.dir_mode : 0777 & ~opts.umask;
+	fconf.read_only = opts.read_only;
+	fs = fs_create(cache, &fconf);
+	if (!fs) {
+		why = strdup("out of memory");
+		goto out_why;
+	}
+	rc = serve(&opts, fs);
+	goto out;
+
+out_why:
+	fail(why ? why : "unknown error");
+	rc = 1;
+out:
+	free(why);
+	fs_destroy(fs);
+	cache_destroy(cache);
+	if (store)
+		store->ops->destroy(store);
+	options_free(&opts);
+	xmlCleanupParser();
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,1049 @@
+/*
+ * The S3 store: each store operation is one or a few S3 REST calls, signed
+ * with SigV4 in the Authorization header (or unsigned for anonymous access)
+ * and sent through the HTTP layer, which retries. This file is the one
+ * place where S3 answers become errno values (s3_error()).
+ *
+ * Bodies we upload are streamed and signed as UNSIGNED-PAYLOAD; small XML
+ * bodies we build are hashed. Keys are percent-encoded once, as S3 signs
+ * them, with '/' kept.
+ */
+#include "s3.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/md5.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "s3_xml.h"
+#include "sigv4.h"
+#include "uri.h"
+
+#define S3_MAX_EXTRA	 12
+#define S3_EMPTY_SHA256	 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_UNSIGNED	 "UNSIGNED-PAYLOAD"
+#define S3_DELETE_BATCH	 1000
+#define S3_MAX_KEY_LEN	 1024
+#define S3_MAX_PARTS	 10000
+#define S3_PART_SIZE_MIN (5u << 20)
+
+struct s3 {
+	struct http *http;
+	char *origin;	 /* "scheme://host[:port]" requests go to */
+	char *host;	 /* Host header as curl sends it, for signing */
+	char *path_base; /* "/bucket" path-style, "" virtual-hosted */
+	char *bucket;
+	char *region;
+	struct creds creds; /* immutable after create */
+};
+
+struct store_upload {
+	char *key;
+	char *upload_id;
+	pthread_mutex_t lock;
+	char **etags;	      /* index part_no - 1; protected by lock */
+	unsigned int n_etags; /* protected by lock */
+};
+
+/* One request's signing context, rebuilt into headers on every attempt. */
+struct s3_call {
+	struct s3 *s3;
+	const char *method;
+	struct buf path;  /* encoded */
+	struct buf query; /* encoded, no '?' */
+	struct sigv4_header extra[S3_MAX_EXTRA];
+	size_t n_extra;
+	const char *payload_hash;
+	char range[64];
+	char content_md5[32];
+};
+
+static struct s3 *s3_of(struct store *s)
+{
+	return s->ctx;
+}
+
+static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method, const char *key)
+{
+	int rc;
+
+	memset(call, 0, sizeof(*call));
+	call->s3 = s3;
+	call->method = method;
+	call->payload_hash = S3_EMPTY_SHA256;
+	buf_init(&call->path, 16384);
+	buf_init(&call->query, 16384);
+	rc = buf_puts(&call->path, s3->path_base);
+	if (!rc && key) {
+		rc = buf_puts(&call->path, "/");
+		if (!rc)
+			rc = uri_encode(&call->path, key, strlen(key), true);
+	} else if (!rc && !s3->path_base[0]) {
+		rc = buf_puts(&call->path, "/");
+	}
+	return rc;
+}
+
+static void s3_call_free(struct s3_call *call)
+{
+	buf_free(&call->path);
+	buf_free(&call->query);
+}
+
+static int s3_call_add(struct s3_call *call, const char *name, const char *value)
+{
+	if (call->n_extra == S3_MAX_EXTRA)
+		return -E2BIG;
+	call->extra[call->n_extra].name = name;
+	call->extra[call->n_extra].value = value;
+	call->n_extra++;
+	return 0;
+}
+
+/* Append "&name=value" to the query, value encoded. */
+static int s3_call_query(struct s3_call *call, const char *name, const char *value)
+{
+	int rc = 0;
+
+	if (call->query.len)
+		rc = buf_puts(&call->query, "&");
+	if (!rc)
+		rc = buf_puts(&call->query, name);
+	if (!rc && value) {
+		rc = buf_puts(&call->query, "=");
+		if (!rc)
+			rc = uri_encode(&call->query, value, strlen(value), false);
+	}
+	return rc;
+}
+
+static int s3_header_line(struct curl_slist **headers, const char *name, const char *value)
+{
+	struct buf line;
+	struct curl_slist *n;
+	int rc;
+
+	buf_init(&line, 65536);
+	rc = buf_printf(&line, "%s: %s", name, value);
+	if (rc)
+		goto out;
+	n = curl_slist_append(*headers, line.data);
+	if (!n) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	*headers = n;
+out:
+	buf_free(&line);
+	return rc;
+}
+
+static int s3_build_headers(void *ctx, struct curl_slist **headers)
+{
+	struct s3_call *call = ctx;
+	struct s3 *s3 = call->s3;
+	struct sigv4_header signed_h[S3_MAX_EXTRA + 4];
+	struct sigv4_request req;
+	struct buf auth;
+	char amz_date[17];
+	size_t n = 0, i;
+	int rc = 0;
+
+	for (i = 0; i < call->n_extra && !rc; i++)
+		rc = s3_header_line(headers, call->extra[i].name, call->extra[i].value);
+	if (!rc && call->range[0])
+		rc = s3_header_line(headers, "Range", call->range);
+	if (!rc && call->content_md5[0])
+		rc = s3_header_line(headers, "Content-MD5", call->content_md5);
+	if (rc || !s3->creds.access_key)
+		return rc;
+
+	sigv4_amz_date(time(NULL), amz_date);
+	signed_h[n++] = (struct sigv4_header){"host", s3->host};
+	signed_h[n++] = (struct sigv4_header){"x-amz-content-sha256", call->payload_hash};
+	signed_h[n++] = (struct sigv4_header){"x-amz-date", amz_date};
+	if (s3->creds.session_token)
+		signed_h[n++] =
+			(struct sigv4_header){"x-amz-security-token", s3->creds.session_token};
+	for (i = 0; i < call->n_extra; i++)
+		signed_h[n++] = call->extra[i];
+
+	req = (struct sigv4_request){
+		.method = call->method,
+		.path = call->path.data,
+		.query = call->query.data,
+		.headers = signed_h,
+		.n_headers = n,
+		.payload_hash = call->payload_hash,
+		.region = s3->region,
+		.service = "s3",
+		.amz_date = amz_date,
+	};
+	buf_init(&auth, 4096);
+	rc = sigv4_authorization(&req, s3->creds.access_key, s3->creds.secret_key, &auth);
+	if (!rc)
+		rc = s3_header_line(headers, "Authorization", auth.data);
+	if (!rc)
+		rc = s3_header_line(headers, "x-amz-date", amz_date);
+	if (!rc)
+		rc = s3_header_line(headers, "x-amz-content-sha256", call->payload_hash);
+	if (!rc && s3->creds.session_token)
+		rc = s3_header_line(headers, "x-amz-security-token", s3->creds.session_token);
+	explicit_bzero(auth.data, auth.len);
+	buf_free(&auth);
+	return rc;
+}
+
+static int s3_url(const struct s3_call *call, struct buf *url)
+{
+	int rc;
+
+	buf_init(url, 65536);
+	rc = buf_printf(url, "%s%s", call->s3->origin, call->path.data);
+	if (!rc && call->query.len)
+		rc = buf_printf(url, "?%s", call->query.data);
+	return rc;
+}
+
+/* Send call; url and request are derived from it. */
+static int s3_send(struct s3_call *call, struct http_request *req, struct http_response *resp)
+{
+	struct buf url;
+	int rc;
+
+	rc = s3_url(call, &url);
+	if (rc) {
+		buf_free(&url);
+		return rc;
+	}
+	req->method = call->method;
+	req->url = url.data;
+	req->build_headers = s3_build_headers;
+	req->ctx = call;
+	rc = http_execute(call->s3->http, req, resp);
+	if (rc)
+		log_warn("%s %s: %s", call->method, url.data,
+			 resp->error[0] ? resp->error : strerror(-rc));
+	buf_free(&url);
+	return rc;
+}
+
+/* The one map from an S3 answer to errno; logs the cause with the request
+ * id, quietly for a plain "not found". */
+static int s3_error(const char *op, const char *key, const struct http_response *resp)
+{
+	static const struct {
+		const char *code;
+		int err;
+	} codes[] = {
+		{"NoSuchKey", -ENOENT},
+		{"NoSuchBucket", -ENOENT},
+		{"NoSuchUpload", -ENOENT},
+		{"AccessDenied", -EACCES},
+		{"AllAccessDisabled", -EACCES},
+		{"InvalidAccessKeyId", -EACCES},
+		{"SignatureDoesNotMatch", -EACCES},
+		{"ExpiredToken", -EACCES},
+		{"InvalidToken", -EACCES},
+		{"RequestTimeTooSkewed", -EACCES},
+		{"KeyTooLongError", -ENAMETOOLONG},
+		{"EntityTooLarge", -EFBIG},
+		{"InvalidRange", -ERANGE},
+		{"NotImplemented", -ENOTSUP},
+		{"MethodNotAllowed", -ENOTSUP},
+		{"PreconditionFailed", -ESTALE},
+		{"SlowDown", -EIO},
+		{"InternalError", -EIO},
+		{"ServiceUnavailable", -EIO},
+	};
+	char *code = NULL, *message = NULL, *request_id = NULL;
+	char hdr_id[128] = "";
+	int err = http_status_errno(resp->status);
+	size_t i;
+
+	if (resp->body.len)
+		s3_xml_parse_error(resp->body.data, resp->body.len, &code, &message, &request_id);
+	if (code) {
+		for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+			if (strcmp(codes[i].code, code) == 0) {
+				err = codes[i].err;
+				break;
+			}
+		}
+	}
+	if (!err)
+		err = -EIO; /* an Error document inside a 200 (CopyObject) */
+	if (!request_id)
+		http_response_header(resp, "x-amz-request-id", hdr_id, sizeof(hdr_id));
+	log_msg(err == -ENOENT ? LOG_DEBUG : LOG_WARNING,
+		"S3 %s '%s': HTTP %ld %s%s%s (request id %s)", op, key ? key : "", resp->status,
+		code ? code : "", message ? ": " : "", message ? message : "",
+		request_id ? request_id : (hdr_id[0] ? hdr_id : "none"));
+	free(code);
+	free(message);
+	free(request_id);
+	return err;
+}
+
+static bool s3_ok(const struct http_response *resp)
+{
+	return resp->status >= 200 && resp->status < 300;
+}
+
+/* Metadata headers as s3fs writes them. vals must outlive the call. */
+static int s3_add_meta(struct s3_call *call, const struct store_meta *m, char vals[4][32])
+{
+	int rc = 0;
+
+	if (!m)
+		return 0;
+	if (m->has_mode) {
+		snprintf(vals[0], 32, "%u", (unsigned int)m->mode);
+		rc = s3_call_add(call, "x-amz-meta-mode", vals[0]);
+	}
+	if (!rc && m->has_uid) {
+		snprintf(vals[1], 32, "%u", (unsigned int)m->uid);
+		rc = s3_call_add(call, "x-amz-meta-uid", vals[1]);
+	}
+	if (!rc && m->has_gid) {
+		snprintf(vals[2], 32, "%u", (unsigned int)m->gid);
+		rc = s3_call_add(call, "x-amz-meta-gid", vals[2]);
+	}
+	if (!rc && m->has_mtime) {
+		/* Whole seconds: what s3fs 1.90 reads back. */
+		snprintf(vals[3], 32, "%lld", (long long)m->mtime.tv_sec);
+		rc = s3_call_add(call, "x-amz-meta-mtime", vals[3]);
+	}
+	return rc;
+}
+
+static bool s3_parse_ull(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (!*s)
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && (*end == '\0' || *end == '.');
+}
+
+static void s3_parse_meta(const struct http_response *resp, struct store_meta *m)
+{
+	char v[64];
+	unsigned long long n;
+
+	memset(m, 0, sizeof(*m));
+	if (http_response_header(resp, "x-amz-meta-mode", v, sizeof(v)) && s3_parse_ull(v, &n)) {
+		m->has_mode = true;
+		m->mode = (mode_t)n;
+	}
+	if (http_response_header(resp, "x-amz-meta-uid", v, sizeof(v)) && s3_parse_ull(v, &n)) {
+		m->has_uid = true;
+		m->uid = (uid_t)n;
+	}
+	if (http_response_header(resp, "x-amz-meta-gid", v, sizeof(v)) && s3_parse_ull(v, &n)) {
+		m->has_gid = true;
+		m->gid = (gid_t)n;
+	}
+	if (http_response_header(resp, "x-amz-meta-mtime", v, sizeof(v)) && s3_parse_ull(v, &n)) {
+		const char *dot = strchr(v, '.');
+
+		m->has_mtime = true;
+		m->mtime.tv_sec = (time_t)n;
+		if (dot) {
+			/* "sec.frac": take up to nine digits of fraction. */
+			long ns = 0;
+			int digits = 0;
+
+			for (dot++; *dot >= '0' && *dot <= '9' && digits < 9; dot++, digits++)
+				ns = ns * 10 + (*dot - '0');
+			for (; digits < 9; digits++)
+				ns *= 10;
+			m->mtime.tv_nsec = ns;
+		}
+	}
+}
+
+static int s3_head(struct store *s, const char *key, struct store_obj *out)
+{
+	struct http_request req = {.retries = -1};
+	struct http_response resp;
+	struct s3_call call;
+	char v[128];
+	int rc;
+
+	rc = s3_call_init(&call, s3_of(s), "HEAD", key);
+	if (!rc)
+		rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp)) {
+		rc = s3_error("HEAD", key, &resp);
+		goto out_resp;
+	}
+	memset(out, 0, sizeof(*out));
+	if (http_response_header(&resp, "Content-Length", v, sizeof(v)))
+		out->size = strtoull(v, NULL, 10);
+	if (http_response_header(&resp, "Last-Modified", v, sizeof(v)))
+		out->last_modified = curl_getdate(v, NULL);
+	http_response_header(&resp, "ETag", out->etag, sizeof(out->etag));
+	s3_parse_meta(&resp, &out->meta);
+out_resp:
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+static int s3_get(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
+		  size_t *got)
+{
+	struct http_request req = {.retries = -1, .dst = dst, .dst_len = len, .skip_on_200 = off};
+	struct http_response resp;
+	struct s3_call call;
+	int rc;
+
+	*got = 0;
+	if (!len)
+		return 0;
+	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	if (rc)
+		goto out;
+	snprintf(call.range, sizeof(call.range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+	rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (resp.status == 416) {
+		rc = 0; /* past the end */
+	} else if (!s3_ok(&resp)) {
+		rc = s3_error("GET", key, &resp);
+	} else {
+		*got = resp.dst_got;
+	}
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+static int s3_put(struct store *s, const char *key, const struct store_meta *meta,
+		  store_reader_fn read, void *ctx, uint64_t len)
+{
+	struct http_request req = {.retries = -1,
+				   .read_body = read,
+				   .body_ctx = ctx,
+				   .body_len = len,
+				   .has_body = true};
+	struct http_response resp;
+	struct s3_call call;
+	char vals[4][32];
+	int rc;
+
+	rc = s3_call_init(&call, s3_of(s), "PUT", key);
+	if (!rc)
+		rc = s3_add_meta(&call, meta, vals);
+	if (rc)
+		goto out;
+	if (len)
+		call.payload_hash = S3_UNSIGNED;
+	rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp))
+		rc = s3_error("PUT", key, &resp);
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+static int s3_copy(struct store *s, const char *src, const char *dst, const struct store_meta *meta)
+{
+	struct s3 *s3 = s3_of(s);
+	struct http_request req = {
+		.retries = -1, .has_body = true, .body_len = 0, .read_body = http_mem_read};
+	struct http_mem empty = {"", 0};
+	struct http_response resp;
+	struct s3_call call;
+	struct buf source;
+	char vals[4][32];
+	int rc;
+
+	req.body_ctx = &empty;
+	buf_init(&source, 8192);
+	rc = s3_call_init(&call, s3, "PUT", dst);
+	if (!rc)
+		rc = buf_printf(&source, "/%s/", s3->bucket);
+	if (!rc)
+		rc = uri_encode(&source, src, strlen(src), true);
+	if (!rc)
+		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+	if (!rc && meta) {
+		rc = s3_call_add(&call, "x-amz-metadata-directive", "REPLACE");
+		if (!rc)
+			rc = s3_add_meta(&call, meta, vals);
+	}
+	if (rc)
+		goto out;
+	rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	/* CopyObject can fail after its 200 header: the body then holds an
+	 * Error document instead of CopyObjectResult. */
+	if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+		rc = s3_error("COPY", src, &resp);
+	http_response_free(&resp);
+out:
+	buf_free(&source);
+	s3_call_free(&call);
+	return rc;
+}
+
+static int s3_remove(struct store *s, const char *key)
+{
+	struct http_request req = {.retries = -1};
+	struct http_response resp;
+	struct s3_call call;
+	int rc;
+
+	rc = s3_call_init(&call, s3_of(s), "DELETE", key);
+	if (!rc)
+		rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp) && resp.status != 404)
+		rc = s3_error("DELETE", key, &resp);
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+static void s3_md5_base64(const void *data, size_t len, char out[32])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+static int s3_remove_batch(struct s3 *s3, const char *const *keys, size_t n)
+{
+	struct http_request req = {.retries = -1, .has_body = true, .read_body = http_mem_read};
+	struct http_response resp;
+	struct http_mem mem;
+	struct s3_call call;
+	struct buf body;
+	char hash[65];
+	size_t n_errors = 0;
+	char *first = NULL;
+	int rc;
+
+	buf_init(&body, 4u << 20);
+	rc = s3_xml_build_delete(&body, keys, n);
+	if (!rc)
+		rc = s3_call_init(&call, s3, "POST", NULL);
+	else
+		return rc;
+	if (!rc)
+		rc = s3_call_query(&call, "delete", "");
+	if (rc)
+		goto out;
+	sigv4_sha256_hex(body.data, body.len, hash);
+	call.payload_hash = hash;
+	s3_md5_base64(body.data, body.len, call.content_md5);
+	mem = (struct http_mem){body.data, body.len};
+	req.body_ctx = &mem;
+	req.body_len = body.len;
+	rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp)) {
+		rc = s3_error("DELETE-MANY", keys[0], &resp);
+	} else if (s3_xml_parse_delete_result(resp.body.data, resp.body.len, &n_errors, &first) ==
+			   0 &&
+		   n_errors) {
+		log_warn("S3 DeleteObjects: %zu of %zu keys not deleted (%s)", n_errors, n,
+			 first ? first : "unknown error");
+		rc = strcmp(first ? first : "", "AccessDenied") == 0 ? -EACCES : -EIO;
+	}
+	free(first);
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+	buf_free(&body);
+	return rc;
+}
+
+static int s3_remove_many(struct store *s, const char *const *keys, size_t n)
+{
+	size_t done;
+	int rc = 0;
+
+	for (done = 0; done < n && !rc; done += S3_DELETE_BATCH) {
+		size_t batch = n - done < S3_DELETE_BATCH ? n - done : S3_DELETE_BATCH;
+
+		rc = s3_remove_batch(s3_of(s), keys + done, batch);
+	}
+	return rc;
+}
+
+static int s3_list(struct store *s, const char *prefix, const char *delim, const char *token,
+		   unsigned int max_keys, struct store_list *out)
+{
+	struct http_request req = {.retries = -1};
+	struct http_response resp;
+	struct s3_call call;
+	char max[16];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = s3_call_init(&call, s3_of(s), "GET", NULL);
+	if (!rc)
+		rc = s3_call_query(&call, "list-type", "2");
+	if (!rc && prefix && *prefix)
+		rc = s3_call_query(&call, "prefix", prefix);
+	if (!rc && delim)
+		rc = s3_call_query(&call, "delimiter", delim);
+	if (!rc && token)
+		rc = s3_call_query(&call, "continuation-token", token);
+	if (!rc && max_keys) {
+		snprintf(max, sizeof(max), "%u", max_keys);
+		rc = s3_call_query(&call, "max-keys", max);
+	}
+	if (!rc)
+		rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp))
+		rc = s3_error("LIST", prefix, &resp);
+	else
+		rc = s3_xml_parse_list(resp.body.data ? resp.body.data : "", resp.body.len, out);
+	if (rc == -EPROTO)
+		log_warn("S3 LIST '%s': unreadable listing from the server", prefix);
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+static int s3_upload_begin(struct store *s, const char *key, const struct store_meta *meta,
+			   struct store_upload **out)
+{
+	struct http_request req = {.retries = -1, .has_body = true, .read_body = http_mem_read};
+	struct http_mem empty = {"", 0};
+	struct http_response resp;
+	struct store_upload *u;
+	struct s3_call call;
+	char vals[4][32];
+	int rc;
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	pthread_mutex_init(&u->lock, NULL);
+	req.body_ctx = &empty;
+	rc = s3_call_init(&call, s3_of(s), "POST", key);
+	if (!rc)
+		rc = s3_call_query(&call, "uploads", "");
+	if (!rc)
+		rc = s3_add_meta(&call, meta, vals);
+	if (!rc)
+		rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp))
+		rc = s3_error("CREATE-MULTIPART", key, &resp);
+	else
+		rc = s3_xml_parse_upload_id(resp.body.data ? resp.body.data : "", resp.body.len,
+					    &u->upload_id);
+	http_response_free(&resp);
+	if (!rc) {
+		u->key = strdup(key);
+		if (!u->key)
+			rc = -ENOMEM;
+	}
+out:
+	s3_call_free(&call);
+	if (rc) {
+		free(u->upload_id);
+		pthread_mutex_destroy(&u->lock);
+		free(u);
+		return rc;
+	}
+	*out = u;
+	return 0;
+}
+
+static int s3_upload_call(struct s3 *s3, struct s3_call *call, const char *method,
+			  struct store_upload *u, unsigned int part_no)
+{
+	char num[16];
+	int rc;
+
+	rc = s3_call_init(call, s3, method, u->key);
+	if (!rc && part_no) {
+		snprintf(num, sizeof(num), "%u", part_no);
+		rc = s3_call_query(call, "partNumber", num);
+	}
+	if (!rc)
+		rc = s3_call_query(call, "uploadId", u->upload_id);
+	return rc;
+}
+
+static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int part_no,
+			  const void *data, size_t len)
+{
+	struct http_request req = {
+		.retries = -1, .has_body = true, .read_body = http_mem_read, .body_len = len};
+	struct http_mem mem = {data, len};
+	struct http_response resp;
+	struct s3_call call;
+	char etag[128];
+	int rc;
+
+	if (part_no == 0 || part_no > S3_MAX_PARTS)
+		return -EFBIG;
+	req.body_ctx = &mem;
+	rc = s3_upload_call(s3_of(s), &call, "PUT", u, part_no);
+	if (rc)
+		goto out;
+	call.payload_hash = S3_UNSIGNED;
+	rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	if (!s3_ok(&resp)) {
+		rc = s3_error("UPLOAD-PART", u->key, &resp);
+	} else if (!http_response_header(&resp, "ETag", etag, sizeof(etag))) {
+		log_warn("S3 UploadPart '%s' #%u: no ETag in the answer", u->key, part_no);
+		rc = -EIO;
+	}
+	http_response_free(&resp);
+	if (rc)
+		goto out;
+
+	pthread_mutex_lock(&u->lock);
+	if (part_no > u->n_etags) {
+		char **grown = realloc(u->etags, part_no * sizeof(*grown));
+
+		if (!grown) {
+			rc = -ENOMEM;
+		} else {
+			memset(grown + u->n_etags, 0, (part_no - u->n_etags) * sizeof(*grown));
+			u->etags = grown;
+			u->n_etags = part_no;
+		}
+	}
+	if (!rc) {
+		free(u->etags[part_no - 1]);
+		u->etags[part_no - 1] = strdup(etag);
+		if (!u->etags[part_no - 1])
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&u->lock);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+static void s3_upload_free(struct store_upload *u)
+{
+	unsigned int i;
+
+	for (i = 0; i < u->n_etags; i++)
+		free(u->etags[i]);
+	free(u->etags);
+	free(u->key);
+	free(u->upload_id);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+static int s3_upload_complete(struct store *s, struct store_upload *u)
+{
+	struct http_request req = {.retries = -1, .has_body = true, .read_body = http_mem_read};
+	struct http_response resp;
+	struct http_mem mem;
+	struct s3_call call;
+	struct buf body;
+	char hash[65];
+	unsigned int i;
+	int rc = 0;
+
+	for (i = 0; i < u->n_etags; i++) {
+		if (!u->etags[i]) {
+			log_err("S3 multipart '%s': part %u missing at completion", u->key, i + 1);
+			s3_upload_free(u);
+			return -EIO;
+		}
+	}
+	buf_init(&body, 4u << 20);
+	rc = s3_xml_build_complete(&body, (const char *const *)u->etags, u->n_etags);
+	if (!rc)
+		rc = s3_upload_call(s3_of(s), &call, "POST", u, 0);
+	else
+		goto out_body;
+	if (rc)
+		goto out;
+	sigv4_sha256_hex(body.data, body.len, hash);
+	call.payload_hash = hash;
+	mem = (struct http_mem){body.data, body.len};
+	req.body_ctx = &mem;
+	req.body_len = body.len;
+	rc = s3_send(&call, &req, &resp);
+	if (rc)
+		goto out;
+	/* Like CopyObject, completion can fail inside a 200. */
+	if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+		rc = s3_error("COMPLETE-MULTIPART", u->key, &resp);
+	http_response_free(&resp);
+out:
+	s3_call_free(&call);
+out_body:
+	buf_free(&body);
+	s3_upload_free(u);
+	return rc;
+}
+
+static void s3_upload_abort(struct store *s, struct store_upload *u)
+{
+	struct http_request req = {.retries = 0};
+	struct http_response resp;
+	struct s3_call call;
+
+	/* Best effort: some stores (s3rver) do not implement abort; the
+	 * bucket's lifecycle rules clean up what is left. */
+	if (!s3_upload_call(s3_of(s), &call, "DELETE", u, 0) && !s3_send(&call, &req, &resp)) {
+		if (!s3_ok(&resp))
+			log_debug("S3 AbortMultipartUpload '%s': HTTP %ld", u->key, resp.status);
+		http_response_free(&resp);
+	}
+	s3_call_free(&call);
+	s3_upload_free(u);
+}
+
+static int s3_probe(struct store *s, const char *prefix, char **why)
+{
+	struct s3 *s3 = s3_of(s);
+	struct http_request req = {.retries = 1};
+	struct http_response resp;
+	struct s3_call call;
+	char *code = NULL, *message = NULL;
+	struct buf msg;
+	int rc;
+
+	buf_init(&msg, 4096);
+	rc = s3_call_init(&call, s3, "GET", NULL);
+	if (!rc)
+		rc = s3_call_query(&call, "list-type", "2");
+	if (!rc && prefix && *prefix)
+		rc = s3_call_query(&call, "prefix", prefix);
+	if (!rc)
+		rc = s3_call_query(&call, "max-keys", "1");
+	if (rc)
+		goto out;
+	rc = s3_send(&call, &req, &resp);
+	if (rc) {
+		buf_printf(&msg, "cannot reach %s: %s", s3->origin,
+			   resp.error[0] ? resp.error : strerror(-rc));
+		goto out;
+	}
+	if (!s3_ok(&resp)) {
+		rc = s3_error("LIST", prefix, &resp);
+		if (resp.body.len)
+			s3_xml_parse_error(resp.body.data, resp.body.len, &code, &message, NULL);
+		if (code && strcmp(code, "NoSuchBucket") == 0)
+			buf_printf(&msg, "bucket '%s' does not exist at %s", s3->bucket,
+				   s3->origin);
+		else if (code && strcmp(code, "SignatureDoesNotMatch") == 0)
+			buf_printf(&msg,
+				   "access to bucket '%s' denied: the secret key does not match "
+				   "access key id '%s' (SignatureDoesNotMatch)",
+				   s3->bucket, s3->creds.access_key ? s3->creds.access_key : "");
+		else if (code && strcmp(code, "InvalidAccessKeyId") == 0)
+			buf_printf(&msg, "access to bucket '%s' denied: unknown access key id '%s'",
+				   s3->bucket, s3->creds.access_key ? s3->creds.access_key : "");
+		else if (rc == -EACCES)
+			buf_printf(&msg, "access to bucket '%s' denied (%s%s%s)%s", s3->bucket,
+				   code ? code : "HTTP 403", message ? ": " : "",
+				   message ? message : "",
+				   s3->creds.access_key ? "" : "; no credentials were found");
+		else if (rc == -ENOENT)
+			buf_printf(&msg, "bucket '%s' does not exist at %s", s3->bucket,
+				   s3->origin);
+		else
+			buf_printf(&msg, "bucket '%s' at %s answered HTTP %ld%s%s", s3->bucket,
+				   s3->origin, resp.status, code ? " " : "", code ? code : "");
+	} else {
+		struct store_list l;
+
+		/* A 200 that is not a listing: probably not an S3 endpoint. */
+		rc = s3_xml_parse_list(resp.body.data ? resp.body.data : "", resp.body.len, &l);
+		if (rc)
+			buf_printf(&msg, "%s did not answer like an S3 service", s3->origin);
+		else
+			store_list_free(&l);
+	}
+	http_response_free(&resp);
+out:
+	free(code);
+	free(message);
+	s3_call_free(&call);
+	if (rc) {
+		if (!msg.len)
+			buf_printf(&msg, "cannot use bucket '%s': %s", s3->bucket, strerror(-rc));
+		*why = buf_steal(&msg);
+	}
+	buf_free(&msg);
+	return rc;
+}
+
+static void s3_destroy(struct store *s)
+{
+	struct s3 *s3 = s3_of(s);
+
+	http_destroy(s3->http);
+	creds_clear(&s3->creds);
+	free(s3->origin);
+	free(s3->host);
+	free(s3->path_base);
+	free(s3->bucket);
+	free(s3->region);
+	free(s3);
+	free(s);
+}
+
+static const struct store_ops s3_ops = {
+	.name = "s3",
+	.head = s3_head,
+	.get = s3_get,
+	.put = s3_put,
+	.copy = s3_copy,
+	.remove = s3_remove,
+	.remove_many = s3_remove_many,
+	.list = s3_list,
+	.upload_begin = s3_upload_begin,
+	.upload_part = s3_upload_part,
+	.upload_complete = s3_upload_complete,
+	.upload_abort = s3_upload_abort,
+	.probe = s3_probe,
+	.destroy = s3_destroy,
+};
+
+static char *s3_dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Split "scheme://host[:port][/path]" into origin, Host value and path. */
+static int s3_parse_endpoint(struct s3 *s3, const char *endpoint, bool path_style, char **why)
+{
+	const char *hp, *slash;
+	struct buf origin, host, base;
+	bool https;
+	int rc = 0;
+
+	https = strncmp(endpoint, "https://", 8) == 0;
+	if (!https && strncmp(endpoint, "http://", 7) != 0) {
+		buf_init(&origin, 1024);
+		buf_printf(&origin, "endpoint must start with http:// or https://: '%s'", endpoint);
+		*why = buf_steal(&origin);
+		return -EINVAL;
+	}
+	hp = endpoint + (https ? 8 : 7);
+	slash = strchr(hp, '/');
+	buf_init(&origin, 4096);
+	buf_init(&host, 4096);
+	buf_init(&base, 4096);
+	if (!path_style)
+		rc = buf_printf(&host, "%s.", s3->bucket);
+	if (!rc)
+		rc = buf_append(&host, hp, slash ? (size_t)(slash - hp) : strlen(hp));
+	/* curl leaves the default port out of Host; so must the signature. */
+	if (!rc && host.len > 3 && https && strcmp(host.data + host.len - 4, ":443") == 0)
+		host.data[host.len -= 4] = '\0';
+	if (!rc && host.len > 2 && !https && strcmp(host.data + host.len - 3, ":80") == 0)
+		host.data[host.len -= 3] = '\0';
+	if (!rc)
+		rc = buf_printf(&origin, "%s://%s", https ? "https" : "http", host.data);
+	if (!rc && slash && slash[1]) {
+		rc = buf_puts(&base, slash);
+		while (!rc && base.len && base.data[base.len - 1] == '/')
+			base.data[--base.len] = '\0';
+	}
+	if (!rc && path_style)
+		rc = buf_printf(&base, "/%s", s3->bucket);
+	if (rc) {
+		buf_free(&origin);
+		buf_free(&host);
+		buf_free(&base);
+		return rc;
+	}
+	s3->origin = buf_steal(&origin);
+	s3->host = buf_steal(&host);
+	s3->path_base = buf_steal(&base);
+	return 0;
+}
+
+struct store *s3_store_create(const struct s3_conf *conf, char **why)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	struct s3 *s3 = calloc(1, sizeof(*s3));
+	struct buf ep;
+	int rc;
+
+	buf_init(&ep, 1024);
+	if (!s || !s3)
+		goto out_nomem;
+	s3->bucket = strdup(conf->bucket);
+	s3->region = strdup(conf->region ? conf->region : "us-east-1");
+	s3->creds.access_key = s3_dup_or_null(conf->creds->access_key);
+	s3->creds.secret_key = s3_dup_or_null(conf->creds->secret_key);
+	s3->creds.session_token = s3_dup_or_null(conf->creds->session_token);
+	s3->creds.source = conf->creds->source;
+	if (!s3->bucket || !s3->region)
+		goto out_nomem;
+	if (conf->endpoint)
+		rc = buf_puts(&ep, conf->endpoint);
+	else
+		rc = buf_printf(&ep, "https://s3.%s.amazonaws.com", s3->region);
+	if (rc)
+		goto out_nomem;
+	rc = s3_parse_endpoint(s3, ep.data, conf->path_style, why);
+	if (rc)
+		goto out_free;
+	s3->http = http_create(&conf->http);
+	if (!s3->http)
+		goto out_nomem;
+	buf_free(&ep);
+	s->ops = &s3_ops;
+	s->ctx = s3;
+	s->max_key_len = S3_MAX_KEY_LEN;
+	s->part_size_min = S3_PART_SIZE_MIN;
+	s->max_parts = S3_MAX_PARTS;
+	return s;
+
+out_nomem:
+	*why = strdup("out of memory");
+out_free:
+	buf_free(&ep);
+	if (s3) {
+		creds_clear(&s3->creds);
+		free(s3->origin);
+		free(s3->host);
+		free(s3->path_base);
+		free(s3->bucket);
+		free(s3->region);
+	}
+	free(s3);
+	free(s);
+	return NULL;
+}

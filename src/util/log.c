@@ -1,0 +1,42 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+static int log_max_level = LOG_WARNING;
+static bool log_to_stderr = true;
+
+void log_init(int max_level, bool to_stderr)
+{
+	log_max_level = max_level;
+	log_to_stderr = to_stderr;
+	if (!to_stderr)
+		openlog("bucketfs", LOG_PID, LOG_DAEMON);
+}
+
+bool log_enabled(int level)
+{
+	return level <= log_max_level;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	static const char *const names[] = {"emerg",   "alert",	 "crit", "error",
+					    "warning", "notice", "info", "debug"};
+	va_list ap;
+
+	if (level > log_max_level)
+		return;
+	va_start(ap, fmt);
+	if (log_to_stderr) {
+		/* One fprintf per line so concurrent threads do not interleave. */
+		char line[2048];
+
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "bucketfs: %s: %s\n", names[level & 7], line);
+	} else {
+		vsyslog(level, fmt, ap);
+	}
+	va_end(ap);
+}

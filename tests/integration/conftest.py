@@ -1,0 +1,252 @@
+"""Fixtures for integration tests: a real s3rver behind the SigV4-checking
+proxy, real FUSE mounts of the bucketfs binary under test, and a boto3
+client as the independent view of the bucket."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import boto3
+import botocore.config
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROXY = os.path.join(ROOT, "tests", "tools", "sigv4_proxy.py")
+# What bucketfs signs with. The proxy verifies it, then swaps in s3rver's only
+# key id (s3rver does not check V4 signatures), so the secret is distinctive
+# enough to grep logs for.
+KEY, SECRET = "AKIDBUCKETFSTEST1", "bfs/Secret+Value=9xYzQ7"
+S3RVER_KEY = "S3RVER"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--bucketfs", default=os.path.join(ROOT, "build", "bucketfs"),
+                     help="the bucketfs binary under test")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start listening on {port}")
+
+
+class S3Server:
+    """s3rver on loopback, and the signature-checking proxy in front of it."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "s3rver")
+        os.makedirs(self.dir)
+        self.port = free_port()
+        exe = os.environ.get("S3RVER", "/opt/bucketfs-test/npm/node_modules/.bin/s3rver")
+        self.log = open(os.path.join(workdir, "s3rver.log"), "w")
+        self.proc = subprocess.Popen(
+            [exe, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port), "--silent"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc, "s3rver")
+        self.stats_file = os.path.join(workdir, "proxy-stats.json")
+        self.proxy_log = open(os.path.join(workdir, "proxy.log"), "w")
+        self.proxy = None
+        self.start_proxy()
+
+    def start_proxy(self, port=0):
+        self.proxy = subprocess.Popen(
+            ["/usr/bin/python3", PROXY, "--listen", f"127.0.0.1:{port}",
+             "--upstream", f"127.0.0.1:{self.port}", "--key", f"{KEY}:{SECRET}",
+             "--upstream-key", S3RVER_KEY,
+             "--allow-anonymous", "--stats", self.stats_file],
+            stdout=subprocess.PIPE, stderr=self.proxy_log, text=True)
+        line = self.proxy.stdout.readline().split()
+        if len(line) != 2 or line[0] != "ready":
+            raise RuntimeError("sigv4 proxy did not start")
+        self.proxy_port = int(line[1])
+        self.endpoint = f"http://127.0.0.1:{self.proxy_port}"
+
+    def stop_proxy(self):
+        self.proxy.terminate()
+        self.proxy.wait()
+
+    def stats(self):
+        try:
+            with open(self.stats_file) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {"verified": 0, "rejected": {}}
+
+    def close(self):
+        self.stop_proxy()
+        self.proc.terminate()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    d = tempfile.mkdtemp(prefix="bucketfs-it-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(workdir):
+    s = S3Server(workdir)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def binary(request):
+    path = os.path.abspath(request.config.getoption("--bucketfs"))
+    assert os.access(path, os.X_OK), f"no bucketfs binary at {path}"
+    return path
+
+
+@pytest.fixture
+def s3(server):
+    """boto3 straight to s3rver: the independent view of the bucket."""
+    return boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{server.port}", region_name="us-east-1",
+        aws_access_key_id=S3RVER_KEY, aws_secret_access_key=S3RVER_KEY,
+        config=botocore.config.Config(s3={"addressing_style": "path"},
+                                      retries={"max_attempts": 1}))
+
+
+@pytest.fixture
+def bucket(s3):
+    name = "t-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def clean_env(home):
+    """An environment with no AWS settings from the machine running the tests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["HOME"] = home
+    return env
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def unmount(path):
+    if is_mounted(path):
+        subprocess.run(["fusermount3", "-u", path], check=False)
+    end = time.time() + 30
+    while is_mounted(path) and time.time() < end:
+        time.sleep(0.1)
+    if is_mounted(path):
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+class Mount:
+    """A bucketfs daemon in the foreground (-f), so that its log and exit
+    status are ours to check."""
+
+    def __init__(self, binary, server, bucket, tmp, opts=(), env=None, prefix="",
+                 creds=True, log_level="info"):
+        self.path = os.path.join(tmp, "mnt-" + uuid.uuid4().hex[:6])
+        os.makedirs(self.path)
+        self.home = os.path.join(tmp, "home")
+        os.makedirs(self.home, exist_ok=True)
+        self.staging = os.path.join(tmp, "staging")
+        self.log_path = os.path.join(tmp, f"bucketfs-{os.path.basename(self.path)}.log")
+        e = clean_env(self.home)
+        if creds:
+            e.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+        e.update(env or {})
+        o = [f"endpoint={server.endpoint}", f"staging_dir={self.staging}",
+             f"log_level={log_level}", "retries=2"] + list(opts)
+        source = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([binary, source, self.path, "-f", "-o", ",".join(o)],
+                                     env=e, stdout=self.log, stderr=subprocess.STDOUT)
+        end = time.time() + 30
+        while not is_mounted(self.path):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bucketfs exited {self.proc.returncode}: {self.read_log()}")
+            if time.time() > end:
+                raise RuntimeError("bucketfs did not mount in 30 s")
+            time.sleep(0.05)
+
+    def p(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def read_log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def close(self, expect_status=0):
+        unmount(self.path)
+        try:
+            rc = self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.log.close()
+        log = self.read_log()
+        for mark in SANITIZER_MARKS:
+            assert mark not in log, log
+        if expect_status is not None:
+            assert rc == expect_status, f"bucketfs exited {rc}:\n{log}"
+        return rc
+
+
+@pytest.fixture
+def mount_factory(binary, server, tmp_path):
+    mounts = []
+
+    def make(bucket, **kw):
+        m = Mount(binary, server, bucket, str(tmp_path), **kw)
+        mounts.append(m)
+        return m
+
+    yield make
+    for m in mounts:
+        if m.proc.returncode is None:
+            m.close()
+
+
+@pytest.fixture
+def mnt(mount_factory, bucket):
+    """A read-write mount of a fresh bucket."""
+    return mount_factory(bucket)
+
+
+def run_bucketfs(binary, args, env=None, timeout=60):
+    """Run bucketfs as a user would (it goes to the background on success)."""
+    return subprocess.run([binary] + args, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def get_object(s3, bucket, key):
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def keys(s3, bucket, prefix=""):
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        out += [o["Key"] for o in page.get("Contents", [])]
+    return sorted(out)

@@ -1,0 +1,129 @@
+"""What close(), fsync() and unmount promise: the bytes are in the bucket,
+and a failed upload reaches the application with its data kept on disk."""
+import errno
+import hashlib
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import get_object, keys
+
+
+def test_close_means_uploaded(mnt, s3, bucket):
+    for i in range(5):
+        with open(mnt.p(f"f{i}"), "wb") as f:
+            f.write(b"x" * (i * 1000))
+        assert get_object(s3, bucket, f"f{i}") == b"x" * (i * 1000)
+
+
+def test_fsync_means_uploaded(mnt, s3, bucket):
+    fd = os.open(mnt.p("synced"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"first")
+        os.fsync(fd)
+        assert get_object(s3, bucket, "synced") == b"first"
+        os.write(fd, b" second")
+        os.fdatasync(fd)
+        assert get_object(s3, bucket, "synced") == b"first second"
+    finally:
+        os.close(fd)
+
+
+def test_large_file_multipart(mnt, s3, bucket):
+    # Over 100 MiB: uploaded in parts (default part size 16 MiB), in parallel.
+    chunk = os.urandom(1 << 20)
+    h = hashlib.sha256()
+    with open(mnt.p("big.bin"), "wb") as f:
+        for i in range(110):
+            block = chunk[i:] + chunk[:i]
+            f.write(block)
+            h.update(block)
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ContentLength"] == 110 << 20
+    assert head["ETag"].strip('"').endswith("-7")  # 7 parts of 16 MiB
+    body = s3.get_object(Bucket=bucket, Key="big.bin")["Body"]
+    g = hashlib.sha256()
+    for part in iter(lambda: body.read(1 << 20), b""):
+        g.update(part)
+    assert g.hexdigest() == h.hexdigest()
+    # And back through the mount.
+    r = hashlib.sha256()
+    with open(mnt.p("big.bin"), "rb") as f:
+        for part in iter(lambda: f.read(1 << 20), b""):
+            r.update(part)
+    assert r.hexdigest() == h.hexdigest()
+
+
+def test_small_parts_option(mount_factory, s3, bucket):
+    m = mount_factory(bucket, opts=["multipart_threshold=5M", "part_size=5M",
+                                    "upload_threads=2"])
+    data = os.urandom(12 << 20)
+    with open(m.p("f"), "wb") as f:
+        f.write(data)
+    assert s3.head_object(Bucket=bucket, Key="f")["ETag"].strip('"').endswith("-3")
+    assert get_object(s3, bucket, "f") == data
+
+
+def test_failed_upload_reported_and_kept(mount_factory, server, s3, bucket):
+    m = mount_factory(bucket, opts=["retries=1"])
+    f = open(m.p("precious"), "wb")
+    f.write(b"do not lose me")
+    port = server.proxy_port
+    server.stop_proxy()
+    try:
+        with pytest.raises(OSError) as e:
+            f.close()
+        assert e.value.errno == errno.EIO
+    finally:
+        server.start_proxy(port)
+    assert "precious" not in keys(s3, bucket)
+    # The data is kept on disk, and the log says where.
+    log = m.read_log()
+    kept = [l for l in log.splitlines() if "kept in" in l and "precious" in l]
+    assert kept, log
+    path = kept[0].split("kept in ")[1].split()[0].rstrip(".,:;")
+    with open(path, "rb") as k:
+        assert k.read() == b"do not lose me"
+    # The mount still works once the server is back.
+    with open(m.p("after"), "wb") as g:
+        g.write(b"ok")
+    assert get_object(s3, bucket, "after") == b"ok"
+
+
+def test_sigterm_uploads_open_files(mount_factory, s3, bucket):
+    m = mount_factory(bucket)
+    fd = os.open(m.p("open-at-exit"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"written, never closed")
+    m.proc.send_signal(signal.SIGTERM)
+    m.proc.wait(timeout=60)
+    try:
+        os.close(fd)
+    except OSError:
+        pass  # the mount is gone
+    assert m.close() == 0
+    assert get_object(s3, bucket, "open-at-exit") == b"written, never closed"
+
+
+def test_unmount_uploads_and_exits_cleanly(mount_factory, s3, bucket):
+    m = mount_factory(bucket)
+    with open(m.p("a"), "wb") as f:
+        f.write(b"a" * 100000)
+    m.close()
+    assert get_object(s3, bucket, "a") == b"a" * 100000
+
+
+def test_many_concurrent_writers(mnt, s3, bucket):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i):
+        data = os.urandom(1000 + i * 7919)
+        with open(mnt.p(f"w{i:03d}"), "wb") as f:
+            f.write(data)
+        return hashlib.md5(data).hexdigest()
+
+    with ThreadPoolExecutor(16) as ex:
+        sums = list(ex.map(work, range(64)))
+    for i, s in enumerate(sums):
+        assert hashlib.md5(get_object(s3, bucket, f"w{i:03d}")).hexdigest() == s

@@ -1,0 +1,343 @@
+"""POSIX operations through a real mount, each checked against the bucket
+through boto3 (and the other way round)."""
+import errno
+import os
+import stat
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from conftest import get_object, keys
+
+
+def write(path, data, mode="wb"):
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_write_then_read_both_ways(mnt, s3, bucket):
+    write(mnt.p("hello.txt"), b"hello world\n")
+    # close() returned: the object is in the bucket now, not at unmount.
+    assert get_object(s3, bucket, "hello.txt") == b"hello world\n"
+    s3.put_object(Bucket=bucket, Key="from-s3.txt", Body=b"written by boto3")
+    assert read(mnt.p("from-s3.txt")) == b"written by boto3"
+    assert sorted(os.listdir(mnt.path)) == ["from-s3.txt", "hello.txt"]
+    st = os.stat(mnt.p("hello.txt"))
+    assert stat.S_ISREG(st.st_mode) and st.st_size == 12
+
+
+def test_empty_file_is_created(mnt, s3, bucket):
+    open(mnt.p("empty"), "w").close()
+    assert get_object(s3, bucket, "empty") == b""
+    assert os.stat(mnt.p("empty")).st_size == 0
+
+
+def test_readdir_dot_entries_and_attrs(mnt, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="d/f", Body=b"x")
+    fd = os.open(mnt.p("d"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # os.listdir hides . and ..: ask the kernel directly.
+        out = subprocess.run(["ls", "-a", mnt.p("d")], capture_output=True, text=True,
+                             check=True).stdout.split()
+    finally:
+        os.close(fd)
+    assert out == [".", "..", "f"]
+    assert stat.S_ISDIR(os.stat(mnt.p("d")).st_mode)
+
+
+def test_directory_forms(mnt, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="marker/", Body=b"")
+    s3.put_object(Bucket=bucket, Key="dotempty/.empty", Body=b"")
+    s3.put_object(Bucket=bucket, Key="implicit/sub/file.txt", Body=b"data")
+    for d in ("marker", "dotempty", "implicit", "implicit/sub"):
+        assert stat.S_ISDIR(os.stat(mnt.p(d)).st_mode), d
+    assert sorted(os.listdir(mnt.path)) == ["dotempty", "implicit", "marker"]
+    assert os.listdir(mnt.p("dotempty")) == []  # .empty is hidden
+    assert os.listdir(mnt.p("implicit")) == ["sub"]
+    assert read(mnt.p("implicit", "sub", "file.txt")) == b"data"
+
+
+def test_foreign_objects_get_sane_attrs(mnt, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="plain.bin", Body=b"12345")
+    lm = s3.head_object(Bucket=bucket, Key="plain.bin")["LastModified"].timestamp()
+    st = os.stat(mnt.p("plain.bin"))
+    assert stat.S_IMODE(st.st_mode) == 0o644
+    assert abs(st.st_mtime - lm) < 2
+    assert st.st_uid == os.getuid()
+
+
+def test_mkdir_writes_marker_and_rmdir(mnt, s3, bucket):
+    os.mkdir(mnt.p("newdir"))
+    assert "newdir/" in keys(s3, bucket)
+    write(mnt.p("newdir", "f"), b"1")
+    with pytest.raises(OSError) as e:
+        os.rmdir(mnt.p("newdir"))
+    assert e.value.errno == errno.ENOTEMPTY
+    with pytest.raises(FileExistsError):
+        os.mkdir(mnt.p("newdir"))
+    os.unlink(mnt.p("newdir", "f"))
+    os.rmdir(mnt.p("newdir"))
+    assert keys(s3, bucket) == []
+    assert not os.path.exists(mnt.p("newdir"))
+
+
+def test_rmdir_of_implicit_dir_not_empty(mnt, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="imp/a", Body=b"")
+    with pytest.raises(OSError) as e:
+        os.rmdir(mnt.p("imp"))
+    assert e.value.errno == errno.ENOTEMPTY
+
+
+def test_errors(mnt, s3, bucket):
+    with pytest.raises(FileNotFoundError):
+        open(mnt.p("nope"), "rb")
+    write(mnt.p("file"), b"x")
+    with pytest.raises(NotADirectoryError):
+        os.listdir(mnt.p("file"))
+    with pytest.raises(NotADirectoryError):
+        open(mnt.p("file", "sub"), "wb")
+    os.mkdir(mnt.p("dir"))
+    with pytest.raises(IsADirectoryError):
+        open(mnt.p("dir"), "wb")
+    with pytest.raises(FileExistsError):
+        os.open(mnt.p("file"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    with pytest.raises(OSError) as e:
+        open(mnt.p("x" * 300), "wb")
+    assert e.value.errno == errno.ENAMETOOLONG
+    with pytest.raises(PermissionError):
+        os.link(mnt.p("file"), mnt.p("hard"))
+
+
+def test_unlink(mnt, s3, bucket):
+    write(mnt.p("gone"), b"bye")
+    os.unlink(mnt.p("gone"))
+    assert keys(s3, bucket) == []
+    assert not os.path.exists(mnt.p("gone"))
+    with pytest.raises(FileNotFoundError):
+        os.unlink(mnt.p("gone"))
+
+
+def test_unlink_open_file_keeps_data_for_the_holder(mnt, s3, bucket):
+    write(mnt.p("held"), b"still here")
+    with open(mnt.p("held"), "rb") as f:
+        os.unlink(mnt.p("held"))
+        assert f.read() == b"still here"
+        assert os.fstat(f.fileno()).st_size == 10
+    assert keys(s3, bucket) == []
+
+
+def test_rename_file_and_over_existing(mnt, s3, bucket):
+    write(mnt.p("a"), b"AAA")
+    write(mnt.p("b"), b"BBBB")
+    os.rename(mnt.p("a"), mnt.p("c"))
+    assert keys(s3, bucket) == ["b", "c"]
+    os.rename(mnt.p("c"), mnt.p("b"))
+    assert keys(s3, bucket) == ["b"]
+    assert get_object(s3, bucket, "b") == b"AAA"
+    assert read(mnt.p("b")) == b"AAA"
+    assert os.listdir(mnt.path) == ["b"]
+
+
+def test_rename_directory_tree(mnt, s3, bucket):
+    os.makedirs(mnt.p("src", "deep", "er"))
+    write(mnt.p("src", "top"), b"t")
+    write(mnt.p("src", "deep", "er", "leaf"), b"leaf")
+    s3.put_object(Bucket=bucket, Key="src/foreign", Body=b"f")
+    os.rename(mnt.p("src"), mnt.p("dst"))
+    assert keys(s3, bucket) == ["dst/", "dst/deep/", "dst/deep/er/", "dst/deep/er/leaf",
+                                "dst/foreign", "dst/top"]
+    assert read(mnt.p("dst", "deep", "er", "leaf")) == b"leaf"
+    assert not os.path.exists(mnt.p("src"))
+
+
+def test_rename_directory_over_empty_directory(mnt, s3, bucket):
+    os.mkdir(mnt.p("src"))
+    write(mnt.p("src", "f"), b"f")
+    os.mkdir(mnt.p("dst"))
+    os.rename(mnt.p("src"), mnt.p("dst"))
+    assert keys(s3, bucket) == ["dst/", "dst/f"]
+    os.mkdir(mnt.p("other"))
+    write(mnt.p("other", "g"), b"g")
+    with pytest.raises(OSError) as e:
+        os.rename(mnt.p("other"), mnt.p("dst"))
+    assert e.value.errno == errno.ENOTEMPTY
+
+
+def test_truncate_grow_and_shrink(mnt, s3, bucket):
+    write(mnt.p("t"), b"0123456789")
+    os.truncate(mnt.p("t"), 4)
+    assert get_object(s3, bucket, "t") == b"0123"
+    os.truncate(mnt.p("t"), 8)
+    assert get_object(s3, bucket, "t") == b"0123\0\0\0\0"
+    with open(mnt.p("t"), "r+b") as f:
+        f.truncate(2)
+    assert get_object(s3, bucket, "t") == b"01"
+    with open(mnt.p("t"), "wb"):
+        pass  # O_TRUNC
+    assert get_object(s3, bucket, "t") == b""
+
+
+def test_random_writes_and_append_to_existing_object(mnt, s3, bucket):
+    data = bytes(range(256)) * 4096  # 1 MiB
+    s3.put_object(Bucket=bucket, Key="obj", Body=data)
+    with open(mnt.p("obj"), "r+b") as f:
+        f.seek(1000)
+        f.write(b"X" * 10)
+        f.seek(700000)
+        f.write(b"Y" * 5)
+    expect = bytearray(data)
+    expect[1000:1010] = b"X" * 10
+    expect[700000:700005] = b"Y" * 5
+    assert get_object(s3, bucket, "obj") == bytes(expect)
+    write(mnt.p("obj"), b"tail", "ab")
+    assert get_object(s3, bucket, "obj") == bytes(expect) + b"tail"
+    # A sparse write past the end.
+    with open(mnt.p("obj"), "r+b") as f:
+        f.seek(len(expect) + 4 + 100)
+        f.write(b"Z")
+    got = get_object(s3, bucket, "obj")
+    assert got == bytes(expect) + b"tail" + b"\0" * 100 + b"Z"
+
+
+def test_reads_at_offsets(mnt, s3, bucket):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    s3.put_object(Bucket=bucket, Key="r", Body=data)
+    fd = os.open(mnt.p("r"), os.O_RDONLY)
+    try:
+        for off, n in ((0, 1), (4095, 2), (1 << 20, 65536), (len(data) - 5, 100), (len(data), 9)):
+            assert os.pread(fd, n, off) == data[off:off + n]
+    finally:
+        os.close(fd)
+    assert read(mnt.p("r")) == data
+
+
+def test_symlink_and_readlink(mnt, s3, bucket):
+    os.symlink("target/file.txt", mnt.p("link"))
+    assert os.readlink(mnt.p("link")) == "target/file.txt"
+    assert stat.S_ISLNK(os.lstat(mnt.p("link")).st_mode)
+    head = s3.head_object(Bucket=bucket, Key="link")
+    assert stat.S_ISLNK(int(head["Metadata"]["mode"]))
+    write(mnt.p("real"), b"real")
+    os.symlink("real", mnt.p("l2"))
+    assert read(mnt.p("l2")) == b"real"
+
+
+def test_chmod_chown_utimens_in_s3fs_metadata(mnt, s3, bucket):
+    write(mnt.p("m"), b"meta")
+    os.chmod(mnt.p("m"), 0o600)
+    os.chown(mnt.p("m"), 1234, 5678)
+    os.utime(mnt.p("m"), (1500000000, 1600000000))
+    md = s3.head_object(Bucket=bucket, Key="m")["Metadata"]
+    assert int(md["mode"]) == stat.S_IFREG | 0o600
+    assert md["uid"] == "1234" and md["gid"] == "5678"
+    assert md["mtime"] == "1600000000"
+    assert get_object(s3, bucket, "m") == b"meta"  # rewriting metadata kept the data
+    st = os.stat(mnt.p("m"))
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert (st.st_uid, st.st_gid) == (1234, 5678)
+    assert st.st_mtime == 1600000000
+    # And s3fs-written metadata is read back the same way.
+    s3.put_object(Bucket=bucket, Key="s3fs", Body=b"",
+                  Metadata={"mode": str(stat.S_IFREG | 0o640), "uid": "42", "gid": "43",
+                            "mtime": "1400000000"})
+    st = os.stat(mnt.p("s3fs"))
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime) == \
+        (0o640, 42, 43, 1400000000)
+
+
+def test_chmod_directory(mnt, s3, bucket):
+    os.mkdir(mnt.p("d"))
+    os.chmod(mnt.p("d"), 0o700)
+    md = s3.head_object(Bucket=bucket, Key="d/")["Metadata"]
+    assert int(md["mode"]) == stat.S_IFDIR | 0o700
+    assert stat.S_IMODE(os.stat(mnt.p("d")).st_mode) == 0o700
+
+
+def test_statfs(mnt):
+    st = os.statvfs(mnt.path)
+    assert st.f_bsize > 0 and st.f_blocks > 0 and st.f_bavail > 0
+    assert st.f_namemax == 255
+
+
+def test_large_directory_listing(mnt, s3, bucket):
+    # More than one ListObjectsV2 page (1000 keys), with continuation.
+    from concurrent.futures import ThreadPoolExecutor
+    names = [f"f{i:05d}" for i in range(1105)]
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda n: s3.put_object(Bucket=bucket, Key="big/" + n, Body=b""), names))
+    assert sorted(os.listdir(mnt.p("big"))) == names
+
+
+def test_special_characters_in_names(mnt, s3, bucket):
+    names = ["a b", "plus+sign", "eq=amp&", "ünïcödé", "semi;colon", "q?mark", "hash#",
+             "pct%41", "quote'\"", "star*", "tilde~", "brackets[1]", "dollar$"]
+    for n in names:
+        write(mnt.p(n), n.encode())
+    assert sorted(keys(s3, bucket)) == sorted(names)
+    for n in names:
+        assert get_object(s3, bucket, n) == n.encode()
+        assert read(mnt.p(n)) == n.encode()
+    assert sorted(os.listdir(mnt.path)) == sorted(names)
+    os.mkdir(mnt.p("dir with space"))
+    write(mnt.p("dir with space", "x&y"), b"z")
+    assert os.listdir(mnt.p("dir with space")) == ["x&y"]
+
+
+def test_tar_round_trip(mnt, tmp_path):
+    src = tmp_path / "tree"
+    for i in range(30):
+        d = src / f"d{i % 5}" / f"sub{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"file{i}.txt").write_bytes(os.urandom(i * 1000))
+    tarball = tmp_path / "t.tar"
+    with tarfile.open(tarball, "w") as t:
+        t.add(src, arcname="tree")
+    subprocess.run(["tar", "-xf", str(tarball), "-C", mnt.path], check=True)
+    out = tmp_path / "back.tar"
+    subprocess.run(["tar", "-cf", str(out), "-C", mnt.path, "tree"], check=True)
+    check = tmp_path / "check"
+    check.mkdir()
+    subprocess.run(["tar", "-xf", str(out), "-C", str(check)], check=True)
+    subprocess.run(["diff", "-r", str(src), str(check / "tree")], check=True)
+
+
+def test_cp_mv_rm_tools(mnt, s3, bucket, tmp_path):
+    local = tmp_path / "local.bin"
+    local.write_bytes(os.urandom(200000))
+    subprocess.run(["cp", str(local), mnt.p("copy.bin")], check=True)
+    subprocess.run(["mv", mnt.p("copy.bin"), mnt.p("moved.bin")], check=True)
+    assert get_object(s3, bucket, "moved.bin") == local.read_bytes()
+    subprocess.run(["cp", "-r", str(tmp_path / "local.bin"), mnt.p("moved.bin")], check=True)
+    subprocess.run(["rm", "-rf", mnt.p("moved.bin")], check=True)
+    assert keys(s3, bucket) == []
+
+
+def test_python_csv_workflow(mnt, s3, bucket):
+    import csv
+    with open(mnt.p("data.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["a", "b"])
+        for i in range(1000):
+            w.writerow([i, i * i])
+    with open(mnt.p("data.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 1001 and rows[-1] == ["999", "998001"]
+    assert get_object(s3, bucket, "data.csv").startswith(b"a,b\r\n0,0\r\n")
+
+
+def test_changes_by_others_become_visible(mnt, s3, bucket):
+    write(mnt.p("shared"), b"v1")
+    assert read(mnt.p("shared")) == b"v1"
+    s3.put_object(Bucket=bucket, Key="shared", Body=b"version two")
+    time.sleep(2)  # attribute cache lifetime; a behaviour bound, not a timing assertion
+    assert read(mnt.p("shared")) == b"version two"
+    s3.delete_object(Bucket=bucket, Key="shared")
+    time.sleep(2)
+    assert not os.path.exists(mnt.p("shared"))

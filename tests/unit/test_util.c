@@ -1,0 +1,97 @@
+/* The bounded buffer and percent-encoding helpers. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "uri.h"
+
+START_TEST(test_buf_grows_and_bounds)
+{
+	struct buf b;
+
+	buf_init(&b, 8);
+	ck_assert_int_eq(buf_puts(&b, "abc"), 0);
+	ck_assert_int_eq(buf_printf(&b, "%d", 42), 0);
+	ck_assert_str_eq(b.data, "abc42");
+	ck_assert_uint_eq(b.len, 5);
+	ck_assert_int_eq(buf_puts(&b, "6789"), -EFBIG);
+	ck_assert_str_eq(b.data, "abc42"); /* unchanged on failure */
+	ck_assert_int_eq(buf_puts(&b, "678"), 0);
+	ck_assert_uint_eq(b.len, 8);
+	buf_reset(&b);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_str_eq(b.data, "");
+	buf_free(&b);
+	ck_assert_ptr_null(b.data);
+}
+END_TEST
+
+START_TEST(test_buf_steal)
+{
+	struct buf b;
+	char *s;
+
+	buf_init(&b, 100);
+	s = buf_steal(&b);
+	ck_assert_str_eq(s, "");
+	free(s);
+	ck_assert_int_eq(buf_append(&b, "x\0y", 3), 0);
+	s = buf_steal(&b);
+	ck_assert_int_eq(memcmp(s, "x\0y", 4), 0);
+	ck_assert_ptr_null(b.data);
+	ck_assert_uint_eq(b.len, 0);
+	free(s);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_uri_encode)
+{
+	struct buf b;
+	const char key[] = "a b/c+d=e&f~_.-ü$";
+
+	buf_init(&b, 1024);
+	ck_assert_int_eq(uri_encode(&b, key, strlen(key), true), 0);
+	ck_assert_str_eq(b.data, "a%20b/c%2Bd%3De%26f~_.-%C3%BC%24");
+	buf_reset(&b);
+	ck_assert_int_eq(uri_encode(&b, key, strlen(key), false), 0);
+	ck_assert_str_eq(b.data, "a%20b%2Fc%2Bd%3De%26f~_.-%C3%BC%24");
+	buf_reset(&b);
+	ck_assert_int_eq(uri_encode(&b, "x\0y", 3, false), 0);
+	ck_assert_str_eq(b.data, "x%00y");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_uri_decode)
+{
+	char s1[] = "a%20b%2Fc+d%zz%4";
+	char s2[] = "a+b%2b";
+
+	uri_decode(s1, false);
+	ck_assert_str_eq(s1, "a b/c+d%zz%4");
+	uri_decode(s2, true);
+	ck_assert_str_eq(s2, "a b+");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("util");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_buf_grows_and_bounds);
+	tcase_add_test(tc, test_buf_steal);
+	tcase_add_test(tc, test_uri_encode);
+	tcase_add_test(tc, test_uri_decode);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
