@@ -29,6 +29,8 @@ struct fs *fs_create(struct cache *cache, const struct fs_conf *conf);
 /* Upload whatever is still dirty; returns the number of files that could
  * not be uploaded (their data stays in the staging dir). */
 int fs_flush_all(struct fs *fs);
+/* Files the destroy op (unmount) could not upload; their data is kept. */
+int fs_failed_at_exit(const struct fs *fs);
 void fs_destroy(struct fs *fs);
 extern const struct fuse_lowlevel_ops fs_ops;
 

@@ -41,7 +41,8 @@ fi
 mkdir -p "$DEMO/data" "$MNT"
 fusermount3 -u "$MNT" 2>/dev/null || true
 if ! [ -f "$DEMO/s3rver.pid" ] || ! kill -0 "$(cat "$DEMO/s3rver.pid")" 2>/dev/null; then
-	"$NPM_DIR/node_modules/.bin/s3rver" -d "$DEMO/data" -a 127.0.0.1 -p "$PORT" \
+	# s3rver's listing tokens use DES, in OpenSSL 3's legacy provider.
+	NODE_OPTIONS=--openssl-legacy-provider "$NPM_DIR/node_modules/.bin/s3rver" -d "$DEMO/data" -a 127.0.0.1 -p "$PORT" \
 		--configure-bucket demo --silent >"$DEMO/s3rver.log" 2>&1 &
 	echo $! >"$DEMO/s3rver.pid"
 	for _ in $(seq 50); do

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <libxml/parser.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,8 @@ static int serve(struct bfs_options *opts, struct fs *fs)
 		rc = fuse_session_loop_mt(se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}
-	rc = rc ? 1 : 0;
+	/* A signal is how we are asked to stop: not a failure in itself. */
+	rc = (rc && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -87,6 +89,8 @@ out_signals:
 out_destroy:
 	/* Runs the destroy op, which uploads what is still pending. */
 	fuse_session_destroy(se);
+	if (fs_failed_at_exit(fs))
+		rc = 1;
 	return rc;
 }
 
@@ -120,7 +124,9 @@ int main(int argc, char **argv)
 		options_free(&opts);
 		return 0;
 	}
-	log_init(opts.log_level, true);
+	/* Until mounted, a failure is one line: the detail behind it (each
+	 * retry, each HTTP answer) shows only at log_level=info or debug. */
+	log_init(opts.log_level >= LOG_INFO ? opts.log_level : LOG_ERR, true);
 
 	if (check_mountpoint(opts.mountpoint, &why))
 		goto out_why;
@@ -174,6 +180,7 @@ int main(int argc, char **argv)
 	fconf.file_mode = opts.file_mode ? opts.file_mode : 0666 & ~opts.umask;
 	fconf.dir_mode = opts.dir_mode ? opts.dir_mode : 0777 & ~opts.umask;
 	fconf.read_only = opts.read_only;
+	log_init(opts.log_level, true);
 	fs = fs_create(cache, &fconf);
 	if (!fs) {
 		why = strdup("out of memory");

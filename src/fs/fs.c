@@ -31,6 +31,7 @@
 
 struct fs {
 	struct cache *cache;
+	int failed_at_exit; /* files not uploaded by the destroy op */
 	struct fs_conf conf;
 	char *prefix;
 	time_t mount_time;
@@ -1164,6 +1165,11 @@ int fs_flush_all(struct fs *fs)
 	return fs_flush_under(fs, NULL);
 }
 
+int fs_failed_at_exit(const struct fs *fs)
+{
+	return fs->failed_at_exit;
+}
+
 /* Copy every key under src_dir to dst_dir, then delete the sources. */
 static int fs_rename_tree(struct fs *fs, const char *src_dir, const char *dst_dir)
 {
@@ -1568,6 +1574,7 @@ static void fs_destroy_op(void *userdata)
 	struct fs *fs = userdata;
 	int failed = fs_flush_all(fs);
 
+	fs->failed_at_exit = failed;
 	if (failed)
 		log_err("%d file(s) could not be uploaded at unmount; their data is kept in the "
 			"staging directory",

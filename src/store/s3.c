@@ -214,6 +214,7 @@ static int s3_url(const struct s3_call *call, struct buf *url)
 /* Send call; url and request are derived from it. */
 static int s3_send(struct s3_call *call, struct http_request *req, struct http_response *resp)
 {
+	struct timespec t0, t1;
 	struct buf url;
 	int rc;
 
@@ -226,10 +227,19 @@ static int s3_send(struct s3_call *call, struct http_request *req, struct http_r
 	req->url = url.data;
 	req->build_headers = s3_build_headers;
 	req->ctx = call;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = http_execute(call->s3->http, req, resp);
-	if (rc)
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc) {
 		log_warn("%s %s: %s", call->method, url.data,
 			 resp->error[0] ? resp->error : strerror(-rc));
+		/* Retries are spent: to the application this is an I/O error. */
+		if (rc != -ENOMEM)
+			rc = -EIO;
+	} else if (log_enabled(LOG_DEBUG))
+		log_debug("%s %s: HTTP %ld in %ld ms", call->method, url.data, resp->status,
+			  (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+				 (t1.tv_nsec - t0.tv_nsec) / 1000000));
 	buf_free(&url);
 	return rc;
 }

@@ -58,9 +58,12 @@ class S3Server:
         self.port = free_port()
         exe = os.environ.get("S3RVER", "/opt/bucketfs-test/npm/node_modules/.bin/s3rver")
         self.log = open(os.path.join(workdir, "s3rver.log"), "w")
+        # s3rver makes continuation tokens with DES, which OpenSSL 3 keeps in
+        # its legacy provider: without it every truncated listing is a 500.
+        env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
         self.proc = subprocess.Popen(
             [exe, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port), "--silent"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
         wait_port(self.port, self.proc, "s3rver")
         self.stats_file = os.path.join(workdir, "proxy-stats.json")
         self.proxy_log = open(os.path.join(workdir, "proxy.log"), "w")
@@ -70,10 +73,10 @@ class S3Server:
     def start_proxy(self, port=0):
         self.proxy = subprocess.Popen(
             ["/usr/bin/python3", PROXY, "--listen", f"127.0.0.1:{port}",
-             "--upstream", f"127.0.0.1:{self.port}", "--key", f"{KEY}:{SECRET}",
-             "--upstream-key", S3RVER_KEY,
+             "--upstream", f"127.0.0.1:{self.port}", "--upstream-key", S3RVER_KEY,
              "--allow-anonymous", "--stats", self.stats_file],
-            stdout=subprocess.PIPE, stderr=self.proxy_log, text=True)
+            stdout=subprocess.PIPE, stderr=self.proxy_log, text=True,
+            env=dict(os.environ, SIGV4_PROXY_KEYS=f"{KEY}:{SECRET}"))
         line = self.proxy.stdout.readline().split()
         if len(line) != 2 or line[0] != "ready":
             raise RuntimeError("sigv4 proxy did not start")
@@ -89,7 +92,11 @@ class S3Server:
             with open(self.stats_file) as f:
                 return json.load(f)
         except FileNotFoundError:
-            return {"verified": 0, "rejected": {}}
+            return {"verified": 0, "rejected": {}, "requests": {}}
+
+    def requests(self, kind):
+        """How many verified requests of a kind ("PUT part", ...) so far."""
+        return self.stats().get("requests", {}).get(kind, 0)
 
     def close(self):
         self.stop_proxy()
@@ -166,8 +173,8 @@ class Mount:
     status are ours to check."""
 
     def __init__(self, binary, server, bucket, tmp, opts=(), env=None, prefix="",
-                 creds=True, log_level="info"):
-        self.path = os.path.join(tmp, "mnt-" + uuid.uuid4().hex[:6])
+                 creds=True, log_level="info", mnt_dir=None):
+        self.path = os.path.join(mnt_dir or tmp, "mnt-" + uuid.uuid4().hex[:6])
         os.makedirs(self.path)
         self.home = os.path.join(tmp, "home")
         os.makedirs(self.home, exist_ok=True)

@@ -1,0 +1,311 @@
+#!/usr/bin/python3
+"""A reverse proxy that checks AWS SigV4 header signatures with botocore's
+signer (an implementation independent of bucketfs), in front of s3rver,
+which checks only that the access key id exists.
+
+  sigv4_proxy.py --listen 127.0.0.1:0 --upstream 127.0.0.1:4568 \\
+      [--upstream-key S3RVER] [--allow-anonymous] [--stats FILE] [--faults FILE]
+
+The accepted keys come from SIGV4_PROXY_KEYS="AKID:SECRET[,AKID:SECRET...]"
+in the environment, so that no secret shows in ps.
+
+Prints "ready PORT" once listening. A request signed with an unknown key id
+gets 403 InvalidAccessKeyId; a signature botocore does not reproduce gets
+403 SignatureDoesNotMatch; a body whose SHA-256 differs from
+x-amz-content-sha256 gets 400 XAmzContentSHA256Mismatch. Good requests are
+forwarded with the key id swapped for --upstream-key.
+
+--faults FILE holds a JSON list of rules, read before each request:
+  {"method": "PUT", "path": "substring", "status": 503, "code": "SlowDown",
+   "count": 2}              answer with this error `count` times
+  {"method": "GET", "reset": true, "count": 1}   close the connection instead
+Matching rules are decremented and the file rewritten.
+"""
+import argparse
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import re
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+AUTH_RE = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request\s*,\s*"
+    r"SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]{64})$")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-connection"}
+
+
+class State:
+    def __init__(self, args):
+        pairs = [p for p in os.environ.get("SIGV4_PROXY_KEYS", "").split(",") if p]
+        self.keys = dict(k.split(":", 1) for k in pairs)
+        self.upstream = args.upstream.rsplit(":", 1)
+        self.upstream_key = args.upstream_key
+        self.allow_anonymous = args.allow_anonymous
+        self.stats_file = args.stats
+        self.faults_file = args.faults
+        self.lock = threading.Lock()
+        self.verified = 0
+        self.anonymous = 0
+        self.rejected = {}
+        self.faults_injected = 0
+        self.kinds = {}
+
+    def count(self, what, kind=None):
+        with self.lock:
+            if kind:
+                self.kinds[kind] = self.kinds.get(kind, 0) + 1
+            if what == "verified":
+                self.verified += 1
+            elif what == "anonymous":
+                self.anonymous += 1
+            elif what == "fault":
+                self.faults_injected += 1
+            else:
+                self.rejected[what] = self.rejected.get(what, 0) + 1
+            if self.stats_file:
+                tmp = self.stats_file + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump({"verified": self.verified, "anonymous": self.anonymous,
+                               "rejected": self.rejected,
+                               "faults_injected": self.faults_injected,
+                               "requests": self.kinds}, f)
+                os.replace(tmp, self.stats_file)
+
+    def take_fault(self, method, path):
+        if not self.faults_file:
+            return None
+        with self.lock:
+            try:
+                with open(self.faults_file) as f:
+                    rules = json.load(f)
+            except (FileNotFoundError, ValueError):
+                return None
+            for r in rules:
+                if r.get("count", 0) <= 0:
+                    continue
+                if r.get("method") and r["method"] != method:
+                    continue
+                if r.get("path") and r["path"] not in path:
+                    continue
+                r["count"] -= 1
+                tmp = self.faults_file + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(rules, f)
+                os.replace(tmp, self.faults_file)
+                return r
+        return None
+
+
+def s3_error(code, message):
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>sigv4-proxy</RequestId></Error>").encode()
+
+
+def verify(state, method, raw_path, headers, body):
+    """Returns None when the request may go on, else (status, code, message)."""
+    auth = headers.get("Authorization")
+    if not auth:
+        if state.allow_anonymous:
+            return None
+        return 403, "AccessDenied", "anonymous requests are not allowed here"
+    m = AUTH_RE.match(auth.strip())
+    if not m:
+        return 400, "AuthorizationHeaderMalformed", "malformed Authorization header"
+    akid, date, region, service, signed, signature = m.groups()
+    if akid not in state.keys:
+        return 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist"
+    amz_date = headers.get("x-amz-date", "")
+    try:
+        t = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return 403, "AccessDenied", "missing or bad x-amz-date"
+    if abs(time.time() - t.timestamp()) > 900:
+        return 403, "RequestTimeTooSkewed", "x-amz-date is more than 15 minutes off"
+    if not amz_date.startswith(date):
+        return 403, "SignatureDoesNotMatch", "credential scope date differs from x-amz-date"
+    names = signed.split(";")
+    if "host" not in names or "x-amz-content-sha256" not in names:
+        return 403, "SignatureDoesNotMatch", "host and x-amz-content-sha256 must be signed"
+    if "x-amz-security-token" in headers and "x-amz-security-token" not in names:
+        return 403, "SignatureDoesNotMatch", "x-amz-security-token is not signed"
+    payload = headers.get("x-amz-content-sha256", "")
+    if payload != "UNSIGNED-PAYLOAD" and payload != hashlib.sha256(body).hexdigest():
+        return 400, "XAmzContentSHA256Mismatch", "body does not match x-amz-content-sha256"
+
+    # botocore recomputes the signature from what was actually received.
+    signed_headers = {}
+    for n in names:
+        if n not in headers:
+            return 403, "SignatureDoesNotMatch", f"signed header {n} is missing"
+        signed_headers[n] = ",".join(headers.get_all(n))
+    req = AWSRequest(method=method, url=f"http://{headers['host']}{raw_path}",
+                     headers=signed_headers, data=b"")
+    req.context["timestamp"] = amz_date
+    signer = S3SigV4Auth(Credentials(akid, state.keys[akid],
+                                     headers.get("x-amz-security-token")), service, region)
+    canonical = signer.canonical_request(req)
+    expected = signer.signature(signer.string_to_sign(req, canonical), req)
+    if not hmac.compare_digest(expected, signature):
+        return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
+    return None
+
+
+def request_kind(method, path):
+    """"PUT part", "POST uploads", "GET list-type", "PUT" ...: for tests that
+    check which S3 operations were used."""
+    query = path.partition("?")[2]
+    names = [q.partition("=")[0] for q in query.split("&") if q]
+    for n in ("partNumber", "uploads", "uploadId", "delete", "list-type"):
+        if n in names:
+            return f"{method} {'part' if n == 'partNumber' else n}"
+    return method
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def reply(self, status, body, extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        state = self.server.state
+        body = self.read_body()
+        fault = state.take_fault(self.command, self.path)
+        if fault:
+            state.count("fault")
+            if fault.get("reset"):
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            self.reply(fault.get("status", 500),
+                       s3_error(fault.get("code", "InternalError"), "injected fault"))
+            return
+        bad = verify(state, self.command, self.path, self.headers, body)
+        if bad:
+            status, code, message = bad
+            state.count(code)
+            sys.stderr.write(f"rejected {self.command} {self.path}: {code}: {message}\n")
+            self.reply(status, s3_error(code, message))
+            return
+        state.count("verified" if "Authorization" in self.headers else "anonymous",
+                    request_kind(self.command, self.path))
+        self.forward(state, body)
+
+    def forward(self, state, body):
+        headers = {}
+        for k, v in self.headers.items():
+            if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
+                continue
+            if k.lower() == "authorization" and state.upstream_key:
+                v = re.sub(r"Credential=[^/]+/", f"Credential={state.upstream_key}/", v)
+            headers[k] = v
+        headers["Content-Length"] = str(len(body))
+        conn = getattr(self, "upstream_conn", None)
+        for attempt in range(2):
+            if conn is None:
+                conn = http.client.HTTPConnection(state.upstream[0], int(state.upstream[1]),
+                                                  timeout=300)
+                self.upstream_conn = conn
+            try:
+                conn.putrequest(self.command, self.path, skip_host=True,
+                                skip_accept_encoding=True)
+                for k, v in headers.items():
+                    conn.putheader(k, v)
+                conn.endheaders(body if body else None)
+                resp = conn.getresponse()
+                break
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conn = self.upstream_conn = None
+                if attempt:
+                    self.reply(502, s3_error("BadGateway", "upstream failed"))
+                    return
+        self.send_response(resp.status, resp.reason)
+        length = resp.getheader("Content-Length")
+        for k, v in resp.getheaders():
+            if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
+                continue
+            self.send_header(k, v)
+        if self.command == "HEAD" or resp.status in (204, 304):
+            if length is not None:
+                self.send_header("Content-Length", length)
+            self.end_headers()
+            resp.read()
+            return
+        if length is not None:
+            self.send_header("Content-Length", length)
+            self.end_headers()
+            remaining = int(length)
+            while remaining > 0:
+                chunk = resp.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                remaining -= len(chunk)
+        else:
+            data = resp.read()
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--upstream-key")
+    ap.add_argument("--allow-anonymous", action="store_true")
+    ap.add_argument("--stats")
+    ap.add_argument("--faults")
+    args = ap.parse_args()
+    host, port = args.listen.rsplit(":", 1)
+    srv = Server((host, int(port)), Handler)
+    srv.state = State(args)
+    print(f"ready {srv.server_address[1]}", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
