@@ -5,7 +5,7 @@ set -eu
 
 APT_PACKAGES="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libcurl4-openssl-dev
 libssl-dev libxml2-dev uthash-dev check python3-pytest python3-pytest-timeout
-python3-botocore python3-boto3 awscli attr nodejs npm curl ca-certificates clang-format"
+python3-botocore python3-boto3 awscli attr curl ca-certificates clang-format"
 NPM_DIR=${BUCKETFS_NPM_DIR:-/opt/bucketfs-test/npm}
 
 missing=""
@@ -13,6 +13,10 @@ for p in $APT_PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+# Node.js: Debian's nodejs + npm, unless a node with npm is already there
+# (NodeSource's nodejs ships npm itself and conflicts with Debian's npm).
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
 	echo "install-deps: apt packages:$missing"
 	export DEBIAN_FRONTEND=noninteractive

@@ -90,8 +90,26 @@ struct fs *fs_create(struct cache *cache, const struct fs_conf *conf)
 
 void fs_destroy(struct fs *fs)
 {
+	struct inode *i, *tmp;
+
 	if (!fs)
 		return;
+	/* Files still open at exit (SIGTERM, lazy unmount) were flushed by the
+	 * destroy op; closing them keeps the data of any that failed. */
+	HASH_ITER(hh, fs->table.by_ino, i, tmp)
+	{
+		struct buf key;
+
+		if (!i->file)
+			continue;
+		buf_init(&key, 8192);
+		inode_key(i, fs->prefix, &key);
+		if (i->unlinked)
+			cache_file_discard(i->file);
+		cache_file_close(i->file, key.data ? key.data : "");
+		i->file = NULL;
+		buf_free(&key);
+	}
 	inode_table_free(&fs->table);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs->prefix);

@@ -3,6 +3,7 @@ and a failed upload reaches the application with its data kept on disk."""
 import errno
 import hashlib
 import os
+import re
 import signal
 import time
 
@@ -85,9 +86,10 @@ def test_failed_upload_reported_and_kept(mount_factory, server, s3, bucket):
     assert "precious" not in keys(s3, bucket)
     # The data is kept on disk, and the log says where.
     log = m.read_log()
-    kept = [l for l in log.splitlines() if "kept in" in l and "precious" in l]
-    assert kept, log
-    path = kept[0].split("kept in ")[1].split()[0].rstrip(".,:;")
+    kept = [re.search(r"(/\S*/staging/\S+)", l) for l in log.splitlines()
+            if "'precious'" in l and "failed" in l]
+    assert kept and kept[0], log
+    path = kept[0].group(1).rstrip(".,:;")
     with open(path, "rb") as k:
         assert k.read() == b"do not lose me"
     # The mount still works once the server is back.
