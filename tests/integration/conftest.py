@@ -66,6 +66,7 @@ class S3Server:
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         wait_port(self.port, self.proc, "s3rver")
         self.stats_file = os.path.join(workdir, "proxy-stats.json")
+        self.faults_file = os.path.join(workdir, "proxy-faults.json")
         self.proxy_log = open(os.path.join(workdir, "proxy.log"), "w")
         self.proxy = None
         self.start_proxy()
@@ -74,7 +75,7 @@ class S3Server:
         self.proxy = subprocess.Popen(
             ["/usr/bin/python3", PROXY, "--listen", f"127.0.0.1:{port}",
              "--upstream", f"127.0.0.1:{self.port}", "--upstream-key", S3RVER_KEY,
-             "--allow-anonymous", "--stats", self.stats_file],
+             "--allow-anonymous", "--stats", self.stats_file, "--faults", self.faults_file],
             stdout=subprocess.PIPE, stderr=self.proxy_log, text=True,
             env=dict(os.environ, SIGV4_PROXY_KEYS=f"{KEY}:{SECRET}"))
         line = self.proxy.stdout.readline().split()
@@ -93,6 +94,21 @@ class S3Server:
                 return json.load(f)
         except FileNotFoundError:
             return {"verified": 0, "rejected": {}, "requests": {}}
+
+    def inject(self, *rules):
+        """Make the proxy answer matching requests with errors (see
+        sigv4_proxy.py --faults)."""
+        tmp = self.faults_file + ".new"
+        with open(tmp, "w") as f:
+            json.dump(list(rules), f)
+        os.replace(tmp, self.faults_file)
+
+    def pending_faults(self):
+        try:
+            with open(self.faults_file) as f:
+                return sum(r.get("count", 0) for r in json.load(f))
+        except FileNotFoundError:
+            return 0
 
     def requests(self, kind):
         """How many verified requests of a kind ("PUT part", ...) so far."""
@@ -231,6 +247,7 @@ def mount_factory(binary, server, tmp_path):
         return m
 
     yield make
+    server.inject()
     for m in mounts:
         if m.proc.returncode is None:
             m.close()

@@ -1,0 +1,92 @@
+"""Server answers and failures, as the application sees them: retries with
+backoff for throttling, 5xx and resets; then EIO; 403 -> EACCES, 404 ->
+ENOENT. Faults come from the signature-checking proxy (--faults)."""
+import errno
+import os
+
+import pytest
+
+from conftest import get_object
+
+
+@pytest.fixture
+def m(mount_factory, bucket, s3):
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"payload")
+    return mount_factory(bucket, opts=["retries=3"])
+
+
+def test_throttling_is_retried(m, server):
+    server.inject({"method": "GET", "path": "/obj", "status": 503, "code": "SlowDown",
+                   "count": 2})
+    with open(m.p("obj"), "rb") as f:
+        assert f.read() == b"payload"
+    assert server.pending_faults() == 0
+
+
+def test_connection_reset_is_retried(m, server, s3, bucket):
+    server.inject({"method": "PUT", "reset": True, "count": 2})
+    with open(m.p("new"), "wb") as f:
+        f.write(b"despite resets")
+    assert server.pending_faults() == 0
+    assert get_object(s3, bucket, "new") == b"despite resets"
+
+
+def test_server_errors_become_eio_after_retries(m, server, s3, bucket):
+    server.inject({"method": "GET", "path": "/obj", "status": 500, "code": "InternalError",
+                   "count": 100})
+    with pytest.raises(OSError) as e:
+        with open(m.p("obj"), "rb") as f:
+            f.read()
+    assert e.value.errno == errno.EIO
+    # Each failed request was tried 4 times (the first try and 3 retries);
+    # the kernel may have issued more than one read.
+    tries = 100 - server.pending_faults()
+    assert tries >= 4 and tries % 4 == 0, tries
+    server.inject()
+    with open(m.p("obj"), "rb") as f:  # and the mount still serves
+        assert f.read() == b"payload"
+
+
+def test_forbidden_is_eacces(m, server):
+    server.inject({"method": "GET", "path": "/obj", "status": 403, "code": "AccessDenied",
+                   "count": 100})
+    with pytest.raises(PermissionError):
+        with open(m.p("obj"), "rb") as f:
+            f.read()
+    server.inject()
+
+
+def test_forbidden_upload_is_eacces_and_kept(m, server, s3, bucket):
+    server.inject({"method": "PUT", "path": "/denied", "status": 403, "code": "AccessDenied",
+                   "count": 100})
+    f = open(m.p("denied"), "wb")
+    f.write(b"keep me")
+    with pytest.raises(PermissionError):
+        f.close()
+    server.inject()
+    assert "'denied'" in m.read_log()
+
+
+def test_not_found_is_enoent(m, s3, bucket):
+    with open(m.p("obj"), "rb") as f:
+        s3.delete_object(Bucket=bucket, Key="obj")
+        # The open file was read from the bucket lazily: the object is gone.
+        with pytest.raises(OSError) as e:
+            f.read()
+        assert e.value.errno in (errno.ENOENT, errno.ESTALE)
+    with pytest.raises(FileNotFoundError):
+        os.stat(m.p("never-there"))
+
+
+def test_requests_pass_the_signature_check(m, server):
+    before = server.stats()
+    with open(m.p("signed"), "wb") as f:
+        f.write(b"x" * 100)
+    os.listdir(m.path)
+    with open(m.p("signed"), "rb") as f:
+        f.read()
+    os.rename(m.p("signed"), m.p("signed2"))
+    os.unlink(m.p("signed2"))
+    after = server.stats()
+    assert after["verified"] >= before["verified"] + 5
+    assert after["rejected"] == before["rejected"]
