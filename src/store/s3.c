@@ -867,10 +867,17 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 		goto out;
 	}
 	if (!s3_ok(&resp)) {
+		char region[64];
+
 		rc = s3_error("LIST", prefix, &resp);
 		if (resp.body.len)
 			s3_xml_parse_error(resp.body.data, resp.body.len, &code, &message, NULL);
-		if (code && strcmp(code, "NoSuchBucket") == 0)
+		/* AWS names the bucket's region when we asked the wrong one. */
+		if (http_response_header(&resp, "x-amz-bucket-region", region, sizeof(region)) &&
+		    strcmp(region, s3->region))
+			buf_printf(&msg, "bucket '%s' is in region %s, not %s (use -o region=%s)",
+				   s3->bucket, region, s3->region, region);
+		else if (code && strcmp(code, "NoSuchBucket") == 0)
 			buf_printf(&msg, "bucket '%s' does not exist at %s", s3->bucket,
 				   s3->origin);
 		else if (code && strcmp(code, "SignatureDoesNotMatch") == 0)

@@ -92,6 +92,19 @@ def test_unknown_access_key(binary, mpoint, env, server, bucket):
     one_line_failure(r, "access key id")
 
 
+def test_wrong_region_named(binary, mpoint, env, server, bucket):
+    # What AWS answers when the bucket lives in another region.
+    server.inject({"method": "GET", "status": 301, "code": "PermanentRedirect", "count": 1,
+                   "headers": {"x-amz-bucket-region": "eu-west-1"}})
+    try:
+        r = run_bucketfs(binary, [f"s3://{bucket}", mpoint, "-o",
+                                  f"endpoint={server.endpoint},region=us-east-1"], env=env)
+    finally:
+        server.inject()
+    one_line_failure(r, f"bucket '{bucket}' is in region eu-west-1, not us-east-1 "
+                        "(use -o region=eu-west-1)")
+
+
 def test_unreachable_endpoint(binary, mpoint, env):
     from conftest import free_port
     t = time.time()

@@ -19,6 +19,7 @@ forwarded with the key id swapped for --upstream-key.
   {"method": "PUT", "path": "substring", "status": 503, "code": "SlowDown",
    "count": 2}              answer with this error `count` times
   {"method": "GET", "reset": true, "count": 1}   close the connection instead
+  "headers": {"x-amz-bucket-region": "eu-west-1"} adds headers to the answer
 Matching rules are decremented and the file rewritten.
 """
 import argparse
@@ -213,7 +214,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.connection.shutdown(2)
                 return
             self.reply(fault.get("status", 500),
-                       s3_error(fault.get("code", "InternalError"), "injected fault"))
+                       s3_error(fault.get("code", "InternalError"), "injected fault"),
+                       fault.get("headers", {}).items())
             return
         bad = verify(state, self.command, self.path, self.headers, body)
         if bad:
