@@ -1,11 +1,11 @@
 /*
  * The cache layer: everything the fs layer asks of the store goes through
- * here. For now it forwards metadata calls and stages file data: a file
- * that is written is staged whole in a local file (under staging_dir) and
- * uploaded on flush, by one PUT or by a parallel multipart upload; reads of
- * unstaged files are ranged GETs with a small sequential read-ahead. The
- * block cache replaces the staging with blocks without changing this
- * interface.
+ * here. It forwards metadata calls and stages written files: a file that
+ * is written is staged whole in a local file (under staging_dir) and
+ * uploaded on flush, by one PUT or by a parallel multipart upload. Reads
+ * of unstaged files go through the block cache (blocks.h): shared blocks,
+ * a read-ahead window that grows while reads are sequential, several GETs
+ * in flight.
  *
  * Keys are passed on every call, not kept: a rename while the file is open
  * changes the key the next flush uploads to.
@@ -23,6 +23,10 @@ struct cache_conf {
 	uint64_t multipart_threshold;
 	uint64_t part_size;
 	unsigned int upload_threads;
+	uint64_t cache_size;	    /* memory for cached blocks */
+	uint64_t block_size;	    /* unit of caching and of ranged GETs */
+	uint64_t readahead_max;	    /* largest read-ahead window */
+	unsigned int fetch_threads; /* parallel read-ahead GETs */
 };
 
 struct cache;
@@ -50,11 +54,12 @@ int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, s
 /*
  * File data. A cache_file is shared by every open of one inode; its own
  * lock serialises its calls, so any thread may call any of these.
- * size is the object's size when opened; truncate starts it empty (and
- * dirty, so that even an empty file is uploaded on flush).
+ * size and etag are the object's when opened (etag "" if unknown): reads
+ * never mix two versions. truncate starts it empty (and dirty, so that
+ * even an empty file is uploaded on flush).
  */
-int cache_file_open(struct cache *c, const char *key, uint64_t size, bool truncate,
-		    struct cache_file **out);
+int cache_file_open(struct cache *c, const char *key, uint64_t size, const char *etag,
+		    bool truncate, struct cache_file **out);
 int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
 		    size_t *got);
 int cache_file_write(struct cache_file *f, const char *key, const void *src, size_t len,

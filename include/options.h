@@ -45,6 +45,12 @@ struct bfs_options {
 	unsigned int upload_threads;  /* default 4 */
 	char *staging_dir;	      /* default /var/tmp/bucketfs */
 
+	/* Reading. */
+	uint64_t cache_size;	    /* memory for cached blocks; default 256 MiB */
+	uint64_t block_size;	    /* default 1 MiB */
+	uint64_t readahead_max;	    /* default 64 MiB */
+	unsigned int fetch_threads; /* default 8 */
+
 	/* Presentation. */
 	bool read_only;
 	bool has_uid, has_gid;

@@ -38,6 +38,7 @@ struct store_list_entry {
 	char *key; /* full key */
 	uint64_t size;
 	time_t last_modified;
+	char etag[80]; /* "" when the listing has none */
 };
 
 /* One page of a listing; release with store_list_free(). */
@@ -68,9 +69,11 @@ struct store_ops {
 	int (*head)(struct store *s, const char *key, struct store_obj *out);
 
 	/* Read up to len bytes at off into dst; *got is set to the count (short
-	 * at end of object, 0 past it). -ENOENT if the object is gone. */
+	 * at end of object, 0 past it). -ENOENT if the object is gone. With
+	 * if_match (an ETag), -ESTALE if the object is no longer that version,
+	 * so that pieces of two versions are never mixed. */
 	int (*get)(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
-		   size_t *got);
+		   size_t *got, const char *if_match);
 
 	/* Create or replace an object of len bytes given by read(ctx, ...).
 	 * meta may be NULL. On success the object is durable in the store. */

@@ -169,6 +169,10 @@ int main(int argc, char **argv)
 	kconf.multipart_threshold = opts.multipart_threshold;
 	kconf.part_size = opts.part_size;
 	kconf.upload_threads = opts.upload_threads;
+	kconf.cache_size = opts.cache_size;
+	kconf.block_size = opts.block_size;
+	kconf.readahead_max = opts.readahead_max;
+	kconf.fetch_threads = opts.fetch_threads;
 	if (cache_create(store, &kconf, &cache, &why))
 		goto out_why;
 

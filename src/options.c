@@ -68,6 +68,14 @@ static const struct opt_def opt_defs[] = {
 	 "parts uploaded in parallel per file (default 4)"},
 	{"staging_dir=", OPT_STR, F(staging_dir), 0, 0, "DIR",
 	 "where written files are staged until uploaded (default /var/tmp/bucketfs)"},
+	{"cache_size=", OPT_SIZE, F(cache_size), 4ULL << 20, 1ULL << 40, "SIZE",
+	 "memory for cached blocks of files read (default 256M)"},
+	{"block_size=", OPT_SIZE, F(block_size), 64ULL << 10, 64ULL << 20, "SIZE",
+	 "unit of caching and of ranged reads (default 1M)"},
+	{"readahead_max=", OPT_SIZE, F(readahead_max), 0, 1ULL << 30, "SIZE",
+	 "largest read-ahead of a sequential reader (default 64M)"},
+	{"fetch_threads=", OPT_UINT, F(fetch_threads), 1, 64, "N",
+	 "parallel read-ahead requests (default 8)"},
 	{"uid=", OPT_SPECIAL, 0, 0, 0, "UID", "owner of every file (default: the mounting user)"},
 	{"gid=", OPT_SPECIAL, 0, 0, 0, "GID", "group of every file (default: the mounting group)"},
 	{"umask=", OPT_SPECIAL, 0, 0, 0, "MASK", "permission bits to clear (octal, default 022)"},
@@ -421,8 +429,8 @@ static int apply_one(struct parse_state *st, const char *o, char **why)
 		if (options_parse_size(eq + 1, &sz) || sz < d->min || sz > d->max) {
 			char msg[160];
 
-			snprintf(msg, sizeof(msg), "%%s: expected a size from %lluM to %lluG",
-				 d->min >> 20, d->max >> 30);
+			snprintf(msg, sizeof(msg), "%%s: expected a size from %lluK to %lluG",
+				 d->min >> 10, d->max >> 30);
 			*why = why_fmt(msg, o);
 			return -EINVAL;
 		}
@@ -476,6 +484,10 @@ static void set_defaults(struct bfs_options *o)
 	o->multipart_threshold = 64ULL << 20;
 	o->part_size = 16ULL << 20;
 	o->upload_threads = 4;
+	o->cache_size = 256ULL << 20;
+	o->block_size = 1ULL << 20;
+	o->readahead_max = 64ULL << 20;
+	o->fetch_threads = 8;
 	o->umask = 022;
 	o->log_level = LOG_WARNING;
 	o->uid = getuid();
@@ -579,6 +591,11 @@ int options_parse(int argc, char **argv, struct bfs_options *opts, char **why)
 		opts->path_style = opts->endpoint ? 1 : 0;
 	if (opts->multipart_threshold < opts->part_size)
 		opts->multipart_threshold = opts->part_size;
+	if (opts->cache_size < 4 * opts->block_size) {
+		*why = strdup("cache_size must hold at least 4 blocks of block_size");
+		rc = -EINVAL;
+		goto out;
+	}
 
 	/* The kernel enforces the modes we report: with allow_other, that is
 	 * what keeps one user out of another's files. */

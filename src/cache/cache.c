@@ -24,32 +24,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blocks.h"
 #include "buf.h"
 #include "log.h"
 
-#define CACHE_RA_MIN	 (128u << 10)
-#define CACHE_RA_MAX	 (8u << 20)
 #define CACHE_LOAD_CHUNK (8u << 20)
 
 struct cache {
 	struct store *store;
 	struct cache_conf conf;
 	char *staging_dir;
+	struct blocks *blocks;
 };
 
 struct cache_file {
 	struct cache *c;
 	pthread_mutex_t lock;
-	int fd;		  /* staging file, -1 while remote; protected by lock */
-	char *stage_path; /* protected by lock */
-	bool loaded;	  /* stage holds the whole object; protected by lock */
-	bool dirty;	  /* protected by lock */
-	uint64_t size;	  /* protected by lock */
-	char *ra;	  /* read-ahead buffer; protected by lock */
-	uint64_t ra_off;
-	size_t ra_len;
-	uint64_t next_off; /* where a sequential reader reads next */
-	size_t window;	   /* current read-ahead size */
+	int fd;		   /* staging file, -1 while remote; protected by lock */
+	char *stage_path;  /* protected by lock */
+	bool loaded;	   /* stage holds the whole object; protected by lock */
+	bool dirty;	   /* protected by lock */
+	uint64_t size;	   /* protected by lock */
+	char etag[80];	   /* version being read while remote; protected by lock */
+	uint64_t next_off; /* where a sequential reader reads next; protected by lock */
+	uint64_t window;   /* current read-ahead; protected by lock */
 };
 
 static int cache_mkdir_p(const char *path)
@@ -101,14 +99,34 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 		free(c);
 		return rc;
 	}
+	rc = blocks_create(store,
+			   &(struct blocks_conf){.mem_size = conf->cache_size,
+						 .block_size = conf->block_size,
+						 .fetch_threads = conf->fetch_threads},
+			   &c->blocks);
+	if (rc) {
+		*why = strdup("cannot start the block cache");
+		free(c->staging_dir);
+		free(c);
+		return rc;
+	}
 	*out = c;
 	return 0;
 }
 
 void cache_destroy(struct cache *c)
 {
+	struct blocks_stats st;
+
 	if (!c)
 		return;
+	blocks_get_stats(c->blocks, &st);
+	log_info("block cache: %llu hits, %llu misses, %llu blocks prefetched, %llu evicted, "
+		 "%llu MiB fetched",
+		 (unsigned long long)st.hits, (unsigned long long)st.misses,
+		 (unsigned long long)st.prefetched_blocks, (unsigned long long)st.evicted_blocks,
+		 (unsigned long long)(st.fetched_bytes >> 20));
+	blocks_destroy(c->blocks);
 	free(c->staging_dir);
 	free(c);
 }
@@ -131,11 +149,13 @@ int cache_list(struct cache *c, const char *prefix, const char *delim, const cha
 
 int cache_copy(struct cache *c, const char *src, const char *dst, const struct store_meta *meta)
 {
+	blocks_forget(c->blocks, dst);
 	return c->store->ops->copy(c->store, src, dst, meta);
 }
 
 int cache_remove(struct cache *c, const char *key)
 {
+	blocks_forget(c->blocks, key);
 	return c->store->ops->remove(c->store, key);
 }
 
@@ -144,6 +164,8 @@ int cache_remove_many(struct cache *c, const char *const *keys, size_t n)
 	size_t i;
 	int rc = 0;
 
+	for (i = 0; i < n; i++)
+		blocks_forget(c->blocks, keys[i]);
 	if (c->store->ops->remove_many)
 		return c->store->ops->remove_many(c->store, keys, n);
 	for (i = 0; i < n && !rc; i++)
@@ -173,6 +195,7 @@ int cache_put_buffer(struct cache *c, const char *key, const struct store_meta *
 {
 	struct cache_mem_ctx m = {data, len};
 
+	blocks_forget(c->blocks, key);
 	return c->store->ops->put(c->store, key, meta, cache_mem_read, &m, len);
 }
 
@@ -183,7 +206,7 @@ int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, s
 
 	if (!p)
 		return -ENOMEM;
-	rc = c->store->ops->get(c->store, key, 0, max, p, len);
+	rc = c->store->ops->get(c->store, key, 0, max, p, len, NULL);
 	if (rc) {
 		free(p);
 		return rc;
@@ -193,8 +216,8 @@ int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, s
 	return 0;
 }
 
-int cache_file_open(struct cache *c, const char *key, uint64_t size, bool truncate,
-		    struct cache_file **out)
+int cache_file_open(struct cache *c, const char *key, uint64_t size, const char *etag,
+		    bool truncate, struct cache_file **out)
 {
 	struct cache_file *f = calloc(1, sizeof(*f));
 
@@ -204,6 +227,7 @@ int cache_file_open(struct cache *c, const char *key, uint64_t size, bool trunca
 	f->c = c;
 	f->fd = -1;
 	f->size = size;
+	snprintf(f->etag, sizeof(f->etag), "%s", etag ? etag : "");
 	pthread_mutex_init(&f->lock, NULL);
 	if (truncate) {
 		int rc = cache_file_truncate(f, key, 0);
@@ -248,7 +272,6 @@ static int cache_stage_create(struct cache_file *f)
 /* Bring the whole object into the staging file. Called with f->lock held. */
 static int cache_stage_load(struct cache_file *f, const char *key)
 {
-	struct store *s = f->c->store;
 	uint64_t off = 0;
 	char *chunk;
 	int rc;
@@ -265,7 +288,10 @@ static int cache_stage_load(struct cache_file *f, const char *key)
 		size_t want = f->size - off < CACHE_LOAD_CHUNK ? f->size - off : CACHE_LOAD_CHUNK;
 		size_t got = 0;
 
-		rc = s->ops->get(s, key, off, want, chunk, &got);
+		/* Through the block cache: its read-ahead keeps several GETs
+		 * in flight, and blocks already read are not fetched again. */
+		rc = blocks_read(f->c->blocks, key, f->etag, f->size, chunk, want, off,
+				 f->c->conf.readahead_max, &got);
 		if (rc)
 			break;
 		if (got == 0) {
@@ -285,64 +311,39 @@ static int cache_stage_load(struct cache_file *f, const char *key)
 	if (ftruncate(f->fd, (off_t)f->size))
 		return -errno;
 	f->loaded = true;
-	free(f->ra);
-	f->ra = NULL;
-	f->ra_len = 0;
 	return 0;
 }
 
-static int cache_read_remote(struct cache_file *f, const char *key, void *dst, size_t len,
-			     uint64_t off, size_t *got)
+/*
+ * How far to read ahead of a read at off: a window that starts at two
+ * blocks and doubles while reads stay sequential (the kernel's own
+ * read-ahead sends several reads at once, a little out of order), up to
+ * readahead_max; 0 for a random reader. Called with f->lock held.
+ */
+static uint64_t cache_readahead(struct cache_file *f, uint64_t off, size_t len)
 {
-	struct store *s = f->c->store;
-	size_t want, n;
-	int rc;
+	uint64_t bs = f->c->conf.block_size;
+	bool sequential = off + bs >= f->next_off && off <= f->next_off + bs;
 
-	if (off >= f->ra_off && off + len <= f->ra_off + f->ra_len) {
-		memcpy(dst, f->ra + (off - f->ra_off), len);
-		*got = len;
-		f->next_off = off + len;
-		return 0;
-	}
-	/* Sequential readers get a window that doubles; others get what they
-	 * asked for, so random reads stay small. */
-	if (off == f->next_off)
-		f->window = f->window ? f->window * 2 : CACHE_RA_MIN;
-	else
+	if (!sequential)
 		f->window = 0;
-	if (f->window > CACHE_RA_MAX)
-		f->window = CACHE_RA_MAX;
-	want = len > f->window ? len : f->window;
-	if (want > CACHE_RA_MAX || len > CACHE_RA_MAX) {
-		/* A huge single read: no need to buffer it. */
-		rc = s->ops->get(s, key, off, len, dst, got);
-		if (!rc)
-			f->next_off = off + *got;
-		return rc;
-	}
-	if (off + want > f->size)
-		want = f->size - off;
-	if (!f->ra) {
-		f->ra = malloc(CACHE_RA_MAX);
-		if (!f->ra)
-			return -ENOMEM;
-	}
-	f->ra_len = 0;
-	rc = s->ops->get(s, key, off, want, f->ra, &n);
-	if (rc)
-		return rc;
-	f->ra_off = off;
-	f->ra_len = n;
-	*got = n < len ? n : len;
-	memcpy(dst, f->ra, *got);
-	f->next_off = off + *got;
-	return 0;
+	else if (!f->window)
+		f->window = 2 * bs;
+	else if (f->window < f->c->conf.readahead_max)
+		f->window *= 2;
+	if (f->window > f->c->conf.readahead_max)
+		f->window = f->c->conf.readahead_max;
+	if (off + len > f->next_off || !sequential)
+		f->next_off = off + len;
+	return f->window;
 }
 
 int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
 		    size_t *got)
 {
-	int rc = 0;
+	char etag[sizeof(f->etag)];
+	uint64_t ahead, size;
+	int rc = 0, tries = 0;
 
 	*got = 0;
 	pthread_mutex_lock(&f->lock);
@@ -357,8 +358,35 @@ int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len
 			rc = -errno;
 		else
 			*got = (size_t)n;
-	} else {
-		rc = cache_read_remote(f, key, dst, len, off, got);
+		goto out;
+	}
+	for (;;) {
+		ahead = cache_readahead(f, off, len);
+		memcpy(etag, f->etag, sizeof(etag));
+		size = f->size;
+		/* Remote reads run unlocked: readers of one file proceed in
+		 * parallel and share blocks. */
+		pthread_mutex_unlock(&f->lock);
+		rc = blocks_read(f->c->blocks, key, etag, size, dst, len, off, ahead, got);
+		pthread_mutex_lock(&f->lock);
+		if (rc != -ESTALE || tries++ || f->loaded)
+			break;
+		/* The object changed under us: read the new version, as a
+		 * fresh open would. */
+		struct store_obj obj;
+
+		pthread_mutex_unlock(&f->lock);
+		rc = f->c->store->ops->head(f->c->store, key, &obj);
+		pthread_mutex_lock(&f->lock);
+		if (rc)
+			break;
+		log_info("'%s' changed while open: reading the new version", key);
+		memcpy(f->etag, obj.etag, sizeof(f->etag));
+		f->size = obj.size;
+		if (off >= f->size)
+			break;
+		if (len > f->size - off)
+			len = f->size - off;
 	}
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -545,6 +573,7 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 	pthread_mutex_lock(&f->lock);
 	if (!f->dirty)
 		goto out;
+	blocks_forget(f->c->blocks, key);
 	if (f->size > f->c->conf.multipart_threshold)
 		rc = cache_upload_multipart(f, key, meta);
 	else
@@ -597,7 +626,6 @@ void cache_file_close(struct cache_file *f, const char *key)
 			unlink(f->stage_path);
 	}
 	free(f->stage_path);
-	free(f->ra);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

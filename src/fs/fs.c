@@ -58,6 +58,7 @@ struct fs_remote {
 	gid_t gid;
 	uint64_t size;
 	struct timespec mtime;
+	char etag[80];
 };
 
 static struct fs *fs_of(fuse_req_t req)
@@ -174,6 +175,7 @@ static void fs_apply_remote(struct inode *i, const struct fs_remote *r)
 	i->uid = r->uid;
 	i->gid = r->gid;
 	i->attr_time = time(NULL);
+	memcpy(i->etag, r->etag, sizeof(i->etag));
 }
 
 /* Attributes from metadata, with mount defaults where it is silent. */
@@ -183,6 +185,7 @@ static void fs_remote_from_obj(struct fs *fs, const struct store_obj *o, mode_t 
 	const struct store_meta *m = &o->meta;
 
 	memset(r, 0, sizeof(*r));
+	memcpy(r->etag, o->etag, sizeof(r->etag));
 	r->size = S_ISDIR(type) ? 0 : o->size;
 	r->mode = type | (S_ISDIR(type) ? fs->conf.dir_mode : fs->conf.file_mode);
 	if (m->has_mode) {
@@ -457,6 +460,7 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 			i->local = false;
 			i->meta_dirty = false;
 			i->attr_time = time(NULL);
+			i->etag[0] = '\0'; /* a new version; its ETag comes with the next HEAD */
 		}
 		pthread_mutex_unlock(&fs->lock);
 	}
@@ -471,6 +475,7 @@ static int fs_open_file(struct fs *fs, fuse_ino_t ino, bool truncate)
 	struct cache_file *f = NULL;
 	struct inode *i;
 	struct buf key;
+	char etag[80];
 	uint64_t size;
 	int rc;
 
@@ -492,10 +497,11 @@ static int fs_open_file(struct fs *fs, fuse_ino_t ino, bool truncate)
 		goto out_truncated;
 	}
 	size = i->size;
+	memcpy(etag, i->etag, sizeof(etag));
 	rc = inode_key(i, fs->prefix, &key);
 	pthread_mutex_unlock(&fs->lock);
 	if (!rc)
-		rc = cache_file_open(fs->cache, key.data, size, truncate, &f);
+		rc = cache_file_open(fs->cache, key.data, size, etag, truncate, &f);
 	if (rc)
 		goto out;
 
@@ -604,7 +610,7 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	rc = p ? fs_child_key(fs, p, name, &key) : -ENOENT;
 	pthread_mutex_unlock(&fs->lock);
 	if (!rc)
-		rc = cache_file_open(fs->cache, key.data, 0, true, &f);
+		rc = cache_file_open(fs->cache, key.data, 0, "", true, &f);
 	if (rc)
 		goto out;
 
@@ -791,6 +797,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	buf_init(&key, 8192);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		uint64_t size = 0;
+		char etag[80] = "";
 
 		pthread_mutex_lock(&fs->lock);
 		i = inode_get(&fs->table, ino);
@@ -799,12 +806,13 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		} else {
 			f = i->file;
 			size = i->size;
+			memcpy(etag, i->etag, sizeof(etag));
 			rc = inode_key(i, fs->prefix, &key);
 		}
 		pthread_mutex_unlock(&fs->lock);
 		if (!rc && !f) {
 			/* Not open: stage it for the truncate, upload, drop. */
-			rc = cache_file_open(fs->cache, key.data, size, false, &tmp);
+			rc = cache_file_open(fs->cache, key.data, size, etag, false, &tmp);
 			f = tmp;
 		}
 		if (!rc)

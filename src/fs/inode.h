@@ -36,6 +36,7 @@ struct inode {
 	struct timespec mtime;
 	struct timespec ctime;
 	time_t attr_time; /* when fetched from the store */
+	char etag[80];	  /* of the object the attributes describe; "" if unknown */
 
 	bool local;	 /* created here; the store has not got it yet */
 	bool unlinked;	 /* removed from the namespace, may still be open */

@@ -413,7 +413,7 @@ out:
 }
 
 static int s3_get(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
-		  size_t *got)
+		  size_t *got, const char *if_match)
 {
 	struct http_request req = {.retries = -1, .dst = dst, .dst_len = len, .skip_on_200 = off};
 	struct http_response resp;
@@ -427,7 +427,10 @@ static int s3_get(struct store *s, const char *key, uint64_t off, size_t len, vo
 	if (rc)
 		goto out;
 	snprintf(call.range, sizeof(call.range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
-	rc = s3_send(&call, &req, &resp);
+	if (if_match && *if_match)
+		rc = s3_call_add(&call, "if-match", if_match);
+	if (!rc)
+		rc = s3_send(&call, &req, &resp);
 	if (rc)
 		goto out;
 	if (resp.status == 416) {
@@ -435,7 +438,18 @@ static int s3_get(struct store *s, const char *key, uint64_t off, size_t len, vo
 	} else if (!s3_ok(&resp)) {
 		rc = s3_error("GET", key, &resp);
 	} else {
+		char etag[80];
+
 		*got = resp.dst_got;
+		/* Some S3-compatible servers ignore If-Match: check it ourselves. */
+		if (if_match && *if_match &&
+		    http_response_header(&resp, "etag", etag, sizeof(etag)) &&
+		    strcmp(etag, if_match)) {
+			log_info("S3 GET '%s': changed from %s to %s while read", key, if_match,
+				 etag);
+			*got = 0;
+			rc = -ESTALE;
+		}
 	}
 	http_response_free(&resp);
 out:

@@ -104,7 +104,7 @@ static int parse_u64(const char *s, uint64_t *out)
 static int add_object(struct store_list *out, size_t *cap, xmlNodePtr c)
 {
 	struct store_list_entry *e;
-	char *key, *size, *lm;
+	char *key, *size, *lm, *etag;
 	int rc = 0;
 
 	if (out->n_objects == *cap) {
@@ -123,6 +123,10 @@ static int add_object(struct store_list *out, size_t *cap, xmlNodePtr c)
 	memset(e, 0, sizeof(*e));
 	size = child_text(c, "Size");
 	lm = child_text(c, "LastModified");
+	etag = child_text(c, "ETag");
+	if (etag && strlen(etag) < sizeof(e->etag))
+		strcpy(e->etag, etag);
+	free(etag);
 	if (size && parse_u64(size, &e->size))
 		rc = -EPROTO;
 	if (lm && s3_parse_iso8601(lm, &e->last_modified))

@@ -135,7 +135,7 @@ START_TEST(test_numbers_and_sizes)
 	ck_assert_uint_eq(o.retries, 0);
 	ck_assert_uint_eq(o.upload_threads, 8);
 	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o", "part_size=1M", NULL), -EINVAL);
-	ck_assert_str_eq(why, "part_size=1M: expected a size from 5M to 5G");
+	ck_assert_str_eq(why, "part_size=1M: expected a size from 5120K to 5G");
 	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o", "retries=many", NULL), -EINVAL);
 	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o", "upload_threads=0", NULL), -EINVAL);
 }

@@ -33,9 +33,11 @@ START_TEST(test_list_page)
 	ck_assert_str_eq(l.objects[0].key, "d/a & b.txt");
 	ck_assert_uint_eq(l.objects[0].size, 434234);
 	ck_assert_int_eq(l.objects[0].last_modified, 1255369830);
+	ck_assert_str_eq(l.objects[0].etag, "\"fba9dede5f27731c9771645a39863328\"");
 	ck_assert_str_eq(l.objects[1].key, "d/ünïcödé");
 	ck_assert_uint_eq(l.objects[1].size, 0);
 	ck_assert_int_eq(l.objects[1].last_modified, 1609459200);
+	ck_assert_str_eq(l.objects[1].etag, "");
 	ck_assert_uint_eq(l.n_prefixes, 2);
 	ck_assert_str_eq(l.prefixes[0], "d/sub/");
 	ck_assert_str_eq(l.prefixes[1], "d/x y/");

@@ -1,0 +1,311 @@
+#!/usr/bin/python3
+"""bucketfs beside s3fs and rclone mount, on the same s3rver, the same
+workloads, one table. Not a test: it prints figures, it asserts nothing.
+
+  bench/run.py [--bucketfs build/bucketfs] [--delay-ms 0] [--size-mib 1024]
+               [--tools bucketfs,s3fs,rclone] [--quick]
+
+--delay-ms puts a TCP delay line (bench/delayline.py) between the clients
+and s3rver, adding that much each way, like a cloud round trip.
+Ratios are peer time / bucketfs time: above 1, bucketfs is faster.
+"""
+import argparse
+import hashlib
+import io
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import botocore.config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+S3RVER = os.environ.get("S3RVER", "/opt/bucketfs-test/npm/node_modules/.bin/s3rver")
+KEY = "S3RVER"
+MIB = 1 << 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def is_mounted(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def drop_caches():
+    subprocess.run(["sync"])
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+class Env:
+    def __init__(self, args, work):
+        self.work = work
+        self.procs = []
+        port = free_port()
+        env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
+        self.procs.append(subprocess.Popen(
+            [S3RVER, "-d", os.path.join(work, "s3"), "-a", "127.0.0.1", "-p", str(port),
+             "--silent"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(port)
+        self.direct = f"http://127.0.0.1:{port}"
+        self.endpoint = self.direct
+        if args.delay_ms:
+            p = subprocess.Popen([sys.executable, os.path.join(HERE, "delayline.py"),
+                                  "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
+                                  "--delay-ms", str(args.delay_ms)],
+                                 stdout=subprocess.PIPE, text=True)
+            self.procs.append(p)
+            self.endpoint = f"http://127.0.0.1:{p.stdout.readline().split()[1]}"
+        self.s3 = boto3.client("s3", endpoint_url=self.direct, region_name="us-east-1",
+                               aws_access_key_id=KEY, aws_secret_access_key=KEY,
+                               config=botocore.config.Config(
+                                   s3={"addressing_style": "path"},
+                                   max_pool_connections=32))
+        self.passwd = os.path.join(work, "passwd")
+        with open(self.passwd, "w") as f:
+            f.write(f"{KEY}:{KEY}\n")
+        os.chmod(self.passwd, 0o600)
+
+    def close(self):
+        for p in self.procs:
+            p.terminate()
+            p.wait()
+
+
+def mount_cmd(tool, args, env, bucket, mnt, cache):
+    if tool == "bucketfs":
+        return [args.bucketfs, f"s3://{bucket}", mnt, "-o",
+                f"endpoint={env.endpoint},passwd_file={env.passwd},staging_dir={cache}"]
+    if tool == "s3fs":
+        return ["s3fs", bucket, mnt, "-o",
+                f"url={env.endpoint},use_path_request_style,passwd_file={env.passwd},"
+                f"use_cache={cache}"]
+    if tool == "rclone":
+        return ["rclone", "mount", f":s3,provider=Other,endpoint={env.endpoint},"
+                f"access_key_id={KEY},secret_access_key={KEY},force_path_style=true:{bucket}",
+                mnt, "--daemon", "--vfs-cache-mode", "writes", "--cache-dir", cache]
+    raise ValueError(tool)
+
+
+class Mount:
+    def __init__(self, tool, args, env, bucket):
+        self.path = tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=env.work)
+        cache = tempfile.mkdtemp(prefix=f"cache-{tool}-", dir=env.work)
+        e = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        subprocess.run(mount_cmd(tool, args, env, bucket, self.path, cache), check=True, env=e)
+        for _ in range(200):
+            if is_mounted(self.path):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{tool} did not mount")
+
+    def p(self, *a):
+        return os.path.join(self.path, *a)
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.path])
+        for _ in range(600):
+            if not is_mounted(self.path):
+                return
+            time.sleep(0.1)
+
+
+def timed(fn):
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+
+def attempt(fn):
+    """A workload's time, or None when the tool got it wrong (an error)."""
+    try:
+        return timed(fn)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"  failed: {e}", file=sys.stderr)
+        return None
+
+
+def read_all(path, bs=1 << 20):
+    with open(path, "rb", buffering=0) as f:
+        while f.read(bs):
+            pass
+
+
+def write_file(path, src):
+    with open(src, "rb") as s, open(path, "wb") as d:
+        shutil.copyfileobj(s, d, 1 << 20)
+        d.flush()
+        os.fsync(d.fileno())
+
+
+def random_reads(path, size, n, seed=1):
+    rnd = random.Random(seed)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for _ in range(n):
+            os.pread(fd, 4096, rnd.randrange(0, size - 4096) & ~4095)
+    finally:
+        os.close(fd)
+
+
+def create_small(dirpath, n):
+    os.makedirs(dirpath, exist_ok=True)
+    for i in range(n):
+        fd = os.open(os.path.join(dirpath, f"f{i:05d}"), os.O_CREAT | os.O_WRONLY, 0o644)
+        os.write(fd, b"x" * 1024)
+        os.fsync(fd)
+        os.close(fd)
+
+
+def cat_small(dirpath, n):
+    for i in range(n):
+        with open(os.path.join(dirpath, f"s{i:05d}"), "rb") as f:
+            f.read()
+
+
+def curl_limit(env, bucket, key, size, parallel=16):
+    """The same object by `parallel` ranged GETs at once: what the network
+    and server allow."""
+    step = size // parallel
+    procs = []
+    for i in range(parallel):
+        end = size - 1 if i == parallel - 1 else (i + 1) * step - 1
+        procs.append(subprocess.Popen(
+            # s3rver serves anonymous requests: signing costs nothing measurable.
+            ["curl", "-sf", "-o", "/dev/null", "-H", f"Range: bytes={i * step}-{end}",
+             f"{env.endpoint}/{bucket}/{key}"]))
+    for p in procs:
+        if p.wait():
+            raise RuntimeError("curl failed")
+
+
+def prepare(env, args, bucket):
+    s3 = env.s3
+    s3.create_bucket(Bucket=bucket)
+    big = os.path.join(env.work, "big.bin")
+    with open(big, "wb") as f:
+        block = os.urandom(MIB)
+        for i in range(args.size_mib):
+            f.write(block[i % 4096:] + block[:i % 4096])
+    s3.upload_file(big, bucket, "big.bin",
+                   Config=boto3.s3.transfer.TransferConfig(multipart_threshold=1 << 40))
+    with ThreadPoolExecutor(32) as ex:
+        list(ex.map(lambda i: s3.put_object(Bucket=bucket, Key=f"many/o{i:05d}", Body=b"m"),
+                    range(args.list_n)))
+        list(ex.map(lambda i: s3.put_object(Bucket=bucket, Key=f"small/s{i:05d}",
+                                            Body=os.urandom(4096)), range(args.small_n)))
+    tree = os.path.join(env.work, "tree.tar")
+    with tarfile.open(tree, "w") as t:
+        t.add("/usr/include", arcname="include",
+              filter=lambda ti: ti if ti.isdir() or ti.isreg() else None)
+    with tarfile.open(tree) as t:
+        n_tree = sum(1 for m in t.getmembers() if m.isreg())
+    return big, tree, n_tree
+
+
+def run_tool(tool, args, env, bucket, big, tree):
+    size = args.size_mib * MIB
+    r = {}
+    drop_caches()
+    m = Mount(tool, args, env, bucket)
+    try:
+        r["cold sequential read"] = attempt(lambda: read_all(m.p("big.bin")))
+        r["warm re-read"] = attempt(lambda: read_all(m.p("big.bin")))
+        r["1000 random 4 KiB reads"] = attempt(
+            lambda: random_reads(m.p("big.bin"), size, args.random_n))
+        r["durable sequential write"] = attempt(lambda: write_file(m.p(f"w-{tool}.bin"), big))
+        r["ls -l of the big directory"] = attempt(
+            lambda: subprocess.run(["ls", "-l", m.p("many")], stdout=subprocess.DEVNULL,
+                                   check=True))
+        r["cat of small files"] = attempt(lambda: cat_small(m.p("small"), args.small_n))
+        r["durable create of small files"] = attempt(
+            lambda: create_small(m.p(f"created-{tool}"), args.small_n))
+        r["untar of a source tree"] = attempt(lambda: subprocess.run(
+            ["tar", "-xf", tree, "-C", m.p(), "--transform", f"s,^include,tree-{tool},"],
+            check=True, stderr=subprocess.DEVNULL))
+    finally:
+        m.close()
+    return r
+
+
+def fmt(v, width):
+    return f"{'error':>{width}}" if v is None else f"{v:{width}.2f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bucketfs", default=os.path.join(ROOT, "build", "bucketfs"))
+    ap.add_argument("--delay-ms", type=float, default=0)
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--tools", default="bucketfs,s3fs,rclone")
+    ap.add_argument("--quick", action="store_true", help="256 MiB and fewer files")
+    args = ap.parse_args()
+    args.list_n, args.small_n, args.random_n = 10000, 1000, 1000
+    if args.quick:
+        args.size_mib, args.list_n, args.small_n, args.random_n = 256, 2000, 200, 300
+    tools = args.tools.split(",")
+    work = tempfile.mkdtemp(prefix="bucketfs-bench-", dir="/var/tmp")
+    env = Env(args, work)
+    try:
+        bucket = "bench"
+        print(f"preparing: {args.size_mib} MiB object, {args.list_n} objects to list, "
+              f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
+        big, tree, n_tree = prepare(env, args, bucket)
+        limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
+        results = {}
+        for tool in tools:
+            print(f"running {tool}", flush=True)
+            results[tool] = run_tool(tool, args, env, bucket, big, tree)
+        print()
+        print(f"seconds; ratio = peer time / bucketfs time (above 1: bucketfs faster); "
+              f"{args.size_mib} MiB object, untar of {n_tree} files")
+        head = f"{'workload':32}" + "".join(f"{t:>10}" for t in tools)
+        peers = [t for t in tools if t != "bucketfs"]
+        if "bucketfs" in tools:
+            head += "".join(f"{'vs ' + p:>12}" for p in peers)
+        print(head)
+        for w in results[tools[0]]:
+            line = f"{w:32}" + "".join(fmt(results[t][w], 10) for t in tools)
+            if "bucketfs" in tools:
+                b = results["bucketfs"][w]
+                line += "".join(fmt(results[p][w] / b if b and results[p][w] else None, 12)
+                                for p in peers)
+            print(line)
+        mb = args.size_mib / limit
+        print(f"{'limit: 16 parallel curl GETs':32}{limit:10.2f}  ({mb:.0f} MiB/s)")
+        if "bucketfs" in tools:
+            b = results["bucketfs"]["cold sequential read"]
+            print(f"bucketfs cold read: {args.size_mib / b:.0f} MiB/s = {limit / b:.2f} of the "
+                  f"limit")
+    finally:
+        env.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,563 @@
+/*
+ * The block cache. One lock guards the table, the LRU list and the fetch
+ * queue; network I/O always happens outside it. A block is LOADING while a
+ * GET fills it (readers that need it wait on `changed`), then READY, or
+ * FAILED (handed to its waiters, then dropped so a later read retries).
+ * Blocks in use (refs > 0) or loading are never evicted; the LRU holds only
+ * idle READY blocks.
+ */
+#include "blocks.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "log.h"
+
+#define BLOCKS_MAX_RUN 8   /* blocks per prefetch GET */
+#define BLOCKS_TOUCHED 256 /* remembered random misses */
+
+enum block_state { BLOCK_LOADING, BLOCK_READY, BLOCK_FAILED };
+
+struct block_id {
+	uint64_t obj; /* hash of "key\netag" */
+	uint64_t idx;
+};
+
+struct block {
+	UT_hash_handle hh;
+	struct block_id id;
+	char *obj; /* "key\netag": the hash may collide, this may not */
+	char *data;
+	size_t len; /* valid bytes */
+	size_t cap; /* allocated bytes, counted in mem_used */
+	enum block_state state;
+	int err;
+	unsigned int refs;
+	bool hashed;		   /* in the table (false once forgotten) */
+	struct block *prev, *next; /* LRU, most recent first; only idle READY blocks */
+};
+
+struct fetch_job {
+	struct fetch_job *next;
+	char *key, *etag;
+	uint64_t off;
+	size_t n;
+	struct block *blocks[BLOCKS_MAX_RUN];
+};
+
+struct blocks {
+	struct store *store;
+	struct blocks_conf conf;
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* a block left LOADING */
+	pthread_cond_t work;	/* a job was queued, or stopping */
+	struct block *table;
+	struct block lru; /* sentinel */
+	uint64_t mem_used;
+	struct fetch_job *q_head, *q_tail;
+	unsigned int q_len;
+	bool stopping;
+	struct block_id touched[BLOCKS_TOUCHED]; /* ring of blocks read at random */
+	unsigned int touched_next;
+	pthread_t *threads;
+	unsigned int n_threads;
+	struct blocks_stats stats;
+};
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void lru_unlink(struct block *bl)
+{
+	if (bl->prev) {
+		bl->prev->next = bl->next;
+		bl->next->prev = bl->prev;
+		bl->prev = bl->next = NULL;
+	}
+}
+
+static void lru_push(struct blocks *b, struct block *bl)
+{
+	bl->next = b->lru.next;
+	bl->prev = &b->lru;
+	b->lru.next->prev = bl;
+	b->lru.next = bl;
+}
+
+static void block_free(struct blocks *b, struct block *bl)
+{
+	lru_unlink(bl);
+	if (bl->hashed)
+		HASH_DEL(b->table, bl);
+	b->mem_used -= bl->cap;
+	free(bl->data);
+	free(bl->obj);
+	free(bl);
+}
+
+/* Drop a reference; an idle block goes to the LRU, or away if it failed or
+ * was forgotten. Called with the lock held. */
+static void block_put(struct blocks *b, struct block *bl)
+{
+	if (--bl->refs)
+		return;
+	if (bl->state != BLOCK_READY || !bl->hashed)
+		block_free(b, bl);
+	else
+		lru_push(b, bl);
+}
+
+/* Evict idle blocks, oldest first, until `need` more bytes fit under the
+ * cap. Returns whether they do. Called with the lock held. */
+static bool make_room(struct blocks *b, size_t need)
+{
+	while (b->mem_used + need > b->conf.mem_size && b->lru.prev != &b->lru) {
+		block_free(b, b->lru.prev);
+		b->stats.evicted_blocks++;
+	}
+	return b->mem_used + need <= b->conf.mem_size;
+}
+
+static struct block *block_find(struct blocks *b, const struct block_id *id)
+{
+	struct block *bl;
+
+	HASH_FIND(hh, b->table, id, sizeof(*id), bl);
+	return bl;
+}
+
+/* A new LOADING block with one reference, in the table. NULL on ENOMEM. */
+static struct block *block_new(struct blocks *b, const struct block_id *id, const char *obj,
+			       size_t len)
+{
+	struct block *bl = calloc(1, sizeof(*bl));
+
+	if (!bl)
+		return NULL;
+	bl->id = *id;
+	bl->obj = strdup(obj);
+	bl->data = malloc(len ? len : 1);
+	if (!bl->obj || !bl->data) {
+		free(bl->obj);
+		free(bl->data);
+		free(bl);
+		return NULL;
+	}
+	bl->cap = len;
+	bl->state = BLOCK_LOADING;
+	bl->refs = 1;
+	bl->hashed = true;
+	b->mem_used += len;
+	HASH_ADD(hh, b->table, id, sizeof(bl->id), bl);
+	return bl;
+}
+
+static size_t block_len(const struct blocks *b, uint64_t size, uint64_t idx)
+{
+	uint64_t start = idx * b->conf.block_size;
+
+	if (start >= size)
+		return 0;
+	return size - start < b->conf.block_size ? size - start : b->conf.block_size;
+}
+
+/*
+ * Fill blocks[0..n) (consecutive, LOADING, referenced by us) with one GET
+ * from off, then publish them. Called without the lock.
+ */
+static void fetch_run(struct blocks *b, const char *key, const char *etag, uint64_t off,
+		      struct block **blocks, size_t n)
+{
+	size_t total = 0, got = 0, pos = 0;
+	char *buf;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		total += blocks[i]->cap;
+	buf = n == 1 ? blocks[0]->data : malloc(total ? total : 1);
+	if (!buf)
+		rc = -ENOMEM;
+	else
+		rc = b->store->ops->get(b->store, key, off, total, buf, &got, etag);
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct block *bl = blocks[i];
+
+		if (rc) {
+			bl->state = BLOCK_FAILED;
+			bl->err = rc;
+			continue;
+		}
+		bl->len = got > pos ? (got - pos < bl->cap ? got - pos : bl->cap) : 0;
+		if (n > 1)
+			memcpy(bl->data, buf + pos, bl->len);
+		pos += bl->cap;
+		bl->state = BLOCK_READY;
+	}
+	if (!rc)
+		b->stats.fetched_bytes += got;
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->lock);
+	if (n > 1)
+		free(buf);
+}
+
+static void *fetch_worker(void *arg)
+{
+	struct blocks *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		struct fetch_job *j;
+
+		while (!b->q_head && !b->stopping)
+			pthread_cond_wait(&b->work, &b->lock);
+		if (b->stopping)
+			break;
+		j = b->q_head;
+		b->q_head = j->next;
+		if (!b->q_head)
+			b->q_tail = NULL;
+		b->q_len--;
+		pthread_mutex_unlock(&b->lock);
+
+		fetch_run(b, j->key, j->etag, j->off, j->blocks, j->n);
+
+		pthread_mutex_lock(&b->lock);
+		for (size_t i = 0; i < j->n; i++)
+			block_put(b, j->blocks[i]);
+		free(j->key);
+		free(j->etag);
+		free(j);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+int blocks_create(struct store *store, const struct blocks_conf *conf, struct blocks **out)
+{
+	struct blocks *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->store = store;
+	b->conf = *conf;
+	b->lru.next = b->lru.prev = &b->lru;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->changed, NULL);
+	pthread_cond_init(&b->work, NULL);
+	b->threads = calloc(conf->fetch_threads, sizeof(*b->threads));
+	if (!b->threads) {
+		blocks_destroy(b);
+		return -ENOMEM;
+	}
+	for (; b->n_threads < conf->fetch_threads; b->n_threads++) {
+		if (pthread_create(&b->threads[b->n_threads], NULL, fetch_worker, b)) {
+			blocks_destroy(b);
+			return -EAGAIN;
+		}
+	}
+	*out = b;
+	return 0;
+}
+
+void blocks_destroy(struct blocks *b)
+{
+	struct block *bl, *tmp;
+
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->work);
+	pthread_mutex_unlock(&b->lock);
+	for (unsigned int i = 0; i < b->n_threads; i++)
+		pthread_join(b->threads[i], NULL);
+	/* Jobs never started hold references to LOADING blocks: drop both. */
+	while (b->q_head) {
+		struct fetch_job *j = b->q_head;
+
+		b->q_head = j->next;
+		for (size_t i = 0; i < j->n; i++)
+			if (!j->blocks[i]->hashed)
+				block_free(b, j->blocks[i]);
+		free(j->key);
+		free(j->etag);
+		free(j);
+	}
+	HASH_ITER(hh, b->table, bl, tmp)
+	{
+		block_free(b, bl);
+	}
+	free(b->threads);
+	pthread_cond_destroy(&b->work);
+	pthread_cond_destroy(&b->changed);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+static char *obj_name(const char *key, const char *etag)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s\n%s", key, etag ? etag : "") < 0)
+		return NULL;
+	return s;
+}
+
+/* Queue GETs for the missing blocks in [first, last], runs of up to
+ * BLOCKS_MAX_RUN, while memory and the queue allow. Called with the lock. */
+static void prefetch_locked(struct blocks *b, const char *key, const char *etag, const char *obj,
+			    uint64_t obj_hash, uint64_t size, uint64_t first, uint64_t last)
+{
+	struct fetch_job *j = NULL;
+
+	for (uint64_t idx = first; idx <= last; idx++) {
+		struct block_id id = {obj_hash, idx};
+		size_t len = block_len(b, size, idx);
+		struct block *bl;
+
+		if (!len)
+			break;
+		bl = block_find(b, &id);
+		if (bl || j == NULL || j->n == BLOCKS_MAX_RUN) {
+			if (j) {
+				if (b->q_tail)
+					b->q_tail->next = j;
+				else
+					b->q_head = j;
+				b->q_tail = j;
+				b->q_len++;
+				pthread_cond_signal(&b->work);
+				j = NULL;
+			}
+			if (bl)
+				continue;
+			/* Enough queued: the next read will queue more. */
+			if (b->q_len >= 2 * b->n_threads || !make_room(b, len))
+				return;
+			j = calloc(1, sizeof(*j));
+			if (!j)
+				return;
+			j->key = strdup(key);
+			j->etag = etag ? strdup(etag) : NULL;
+			j->off = idx * b->conf.block_size;
+			if (!j->key || (etag && !j->etag)) {
+				free(j->key);
+				free(j->etag);
+				free(j);
+				return;
+			}
+		} else if (!make_room(b, len)) {
+			break;
+		}
+		bl = block_new(b, &id, obj, len);
+		if (!bl)
+			break;
+		j->blocks[j->n++] = bl;
+		b->stats.prefetched_blocks++;
+	}
+	if (j && j->n) {
+		if (b->q_tail)
+			b->q_tail->next = j;
+		else
+			b->q_head = j;
+		b->q_tail = j;
+		b->q_len++;
+		pthread_cond_signal(&b->work);
+	} else if (j) {
+		free(j->key);
+		free(j->etag);
+		free(j);
+	}
+}
+
+/*
+ * Whether a read of blocks [first, last] with no read-ahead should bypass
+ * the cache: some block is missing and was not read at random before.
+ * Remembers the blocks for next time. Called with the lock held.
+ */
+static bool random_miss(struct blocks *b, uint64_t obj_hash, uint64_t first, uint64_t last)
+{
+	bool missing = false, seen = false;
+
+	for (uint64_t idx = first; idx <= last; idx++) {
+		struct block_id id = {obj_hash, idx};
+
+		if (block_find(b, &id))
+			continue;
+		missing = true;
+		for (unsigned int i = 0; i < BLOCKS_TOUCHED && !seen; i++)
+			seen = b->touched[i].obj == obj_hash && b->touched[i].idx == idx;
+		if (!seen) {
+			b->touched[b->touched_next] = id;
+			b->touched_next = (b->touched_next + 1) % BLOCKS_TOUCHED;
+		}
+	}
+	return missing && !seen;
+}
+
+int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
+		size_t len, uint64_t off, uint64_t ahead, size_t *got)
+{
+	const size_t bs = b->conf.block_size;
+	struct block *held[64], *mine[64];
+	size_t n_held = 0, n_mine = 0;
+	uint64_t first, last, obj_hash;
+	char *obj;
+	int rc = 0;
+
+	*got = 0;
+	if (off >= size || !len)
+		return 0;
+	if (len > size - off)
+		len = size - off;
+	first = off / bs;
+	last = (off + len - 1) / bs;
+	if (last - first >= sizeof(held) / sizeof(*held)) {
+		/* Larger than we pin at once: read it straight through. */
+		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
+	}
+	obj = obj_name(key, etag);
+	if (!obj)
+		return -ENOMEM;
+	obj_hash = fnv1a(obj);
+
+	pthread_mutex_lock(&b->lock);
+	if (!ahead && random_miss(b, obj_hash, first, last)) {
+		/* A small random read of blocks not seen before: fetch just what
+		 * was asked. A second read of the same block caches it whole. */
+		pthread_mutex_unlock(&b->lock);
+		free(obj);
+		b->stats.misses++;
+		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
+	}
+	for (uint64_t idx = first; idx <= last && !rc; idx++) {
+		struct block_id id = {obj_hash, idx};
+		struct block *bl = block_find(b, &id);
+
+		if (bl && strcmp(bl->obj, obj)) {
+			rc = -EEXIST; /* a hash collision: bypass the cache */
+			break;
+		}
+		if (bl) {
+			if (!bl->refs)
+				lru_unlink(bl);
+			bl->refs++;
+			b->stats.hits++;
+		} else {
+			make_room(b, block_len(b, size, idx));
+			bl = block_new(b, &id, obj, block_len(b, size, idx));
+			if (!bl) {
+				rc = -ENOMEM;
+				break;
+			}
+			mine[n_mine++] = bl;
+			b->stats.misses++;
+		}
+		held[n_held++] = bl;
+	}
+	if (rc) {
+		/* Others may already wait on blocks we will not fetch. */
+		for (size_t i = 0; i < n_mine; i++) {
+			mine[i]->state = BLOCK_FAILED;
+			mine[i]->err = rc;
+		}
+		pthread_cond_broadcast(&b->changed);
+	}
+	pthread_mutex_unlock(&b->lock);
+
+	/* Fetch our missing blocks, a run of consecutive ones per GET. */
+	for (size_t i = 0; i < n_mine && !rc;) {
+		size_t j = i + 1;
+
+		while (j < n_mine && j - i < BLOCKS_MAX_RUN &&
+		       mine[j]->id.idx == mine[j - 1]->id.idx + 1)
+			j++;
+		fetch_run(b, key, etag, mine[i]->id.idx * bs, &mine[i], j - i);
+		i = j;
+	}
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < n_held && !rc; i++) {
+		struct block *bl = held[i];
+		uint64_t bstart = bl->id.idx * bs;
+		uint64_t from = off > bstart ? off - bstart : 0;
+		uint64_t to = off + len - bstart < bs ? off + len - bstart : bs;
+
+		while (bl->state == BLOCK_LOADING)
+			pthread_cond_wait(&b->changed, &b->lock);
+		if (bl->state == BLOCK_FAILED) {
+			rc = bl->err;
+			break;
+		}
+		if (to > bl->len)
+			to = bl->len;
+		if (from < to) {
+			memcpy((char *)dst + (bstart + from - off), bl->data + from, to - from);
+			*got = bstart + to - off;
+		}
+		if (bl->len < bl->cap)
+			break; /* the object ended early */
+	}
+	for (size_t i = 0; i < n_held; i++)
+		block_put(b, held[i]);
+	if (!rc && ahead && last + 1 < (size + bs - 1) / bs) {
+		uint64_t stop = (off + len + ahead - 1) / bs;
+
+		prefetch_locked(b, key, etag, obj, obj_hash, size, last + 1, stop);
+	}
+	pthread_mutex_unlock(&b->lock);
+	free(obj);
+	if (rc == -EEXIST)
+		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
+	return rc;
+}
+
+void blocks_forget(struct blocks *b, const char *key)
+{
+	size_t klen = strlen(key);
+	struct block *bl, *tmp;
+
+	pthread_mutex_lock(&b->lock);
+	HASH_ITER(hh, b->table, bl, tmp)
+	{
+		if (strncmp(bl->obj, key, klen) || bl->obj[klen] != '\n')
+			continue;
+		if (bl->refs) {
+			/* In use: unhash now, free at the last block_put. */
+			HASH_DEL(b->table, bl);
+			bl->hashed = false;
+		} else {
+			block_free(b, bl);
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+void blocks_get_stats(struct blocks *b, struct blocks_stats *out)
+{
+	pthread_mutex_lock(&b->lock);
+	*out = b->stats;
+	out->mem_used = b->mem_used;
+	pthread_mutex_unlock(&b->lock);
+}
+
+size_t blocks_block_size(const struct blocks *b)
+{
+	return b->conf.block_size;
+}

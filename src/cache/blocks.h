@@ -1,0 +1,51 @@
+/*
+ * The block cache: fixed-size blocks of remote objects, in memory, with LRU
+ * eviction under a hard cap. A block is named by object key, ETag and
+ * index, so a changed object (new ETag) never gets an old block. Reads of
+ * missing blocks are ranged GETs; prefetch requests fill blocks ahead of a
+ * sequential reader on a pool of fetch threads, several GETs in flight.
+ */
+#ifndef BUCKETFS_CACHE_BLOCKS_H
+#define BUCKETFS_CACHE_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct blocks_conf {
+	uint64_t mem_size; /* hard cap on cached block bytes */
+	size_t block_size;
+	unsigned int fetch_threads; /* parallel prefetch GETs */
+};
+
+struct blocks_stats {
+	uint64_t hits, misses; /* blocks */
+	uint64_t fetched_bytes;
+	uint64_t prefetched_blocks;
+	uint64_t evicted_blocks;
+	uint64_t mem_used;
+};
+
+struct blocks;
+
+int blocks_create(struct store *store, const struct blocks_conf *conf, struct blocks **out);
+void blocks_destroy(struct blocks *b);
+
+/*
+ * Copy [off, off + len) of object (key, etag) of the given size into dst,
+ * from cached blocks or by fetching the missing ones (one GET for a run of
+ * them). Then queue prefetches of up to `ahead` bytes after the range.
+ * *got is short only at the end of the object. Any thread may call this.
+ */
+int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
+		size_t len, uint64_t off, uint64_t ahead, size_t *got);
+
+/* Drop every cached block of key (all versions): it was overwritten,
+ * renamed or deleted through us. */
+void blocks_forget(struct blocks *b, const char *key);
+
+void blocks_get_stats(struct blocks *b, struct blocks_stats *out);
+size_t blocks_block_size(const struct blocks *b);
+
+#endif
