@@ -265,14 +265,21 @@ int blocks_create(struct store *store, const struct blocks_conf *conf, struct bl
 		blocks_destroy(b);
 		return -ENOMEM;
 	}
-	for (; b->n_threads < conf->fetch_threads; b->n_threads++) {
-		if (pthread_create(&b->threads[b->n_threads], NULL, fetch_worker, b)) {
-			blocks_destroy(b);
-			return -EAGAIN;
-		}
-	}
 	*out = b;
 	return 0;
+}
+
+/*
+ * The fetch threads start at the first prefetch, not in blocks_create:
+ * the daemon forks into the background after setting up, and threads do
+ * not survive a fork. Called with the lock held; false if none could start.
+ */
+static bool start_threads(struct blocks *b)
+{
+	while (b->n_threads < b->conf.fetch_threads &&
+	       !pthread_create(&b->threads[b->n_threads], NULL, fetch_worker, b))
+		b->n_threads++;
+	return b->n_threads > 0;
 }
 
 void blocks_destroy(struct blocks *b)
@@ -326,6 +333,8 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 {
 	struct fetch_job *j = NULL;
 
+	if (!b->n_threads && !start_threads(b))
+		return;
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct block_id id = {obj_hash, idx};
 		size_t len = block_len(b, size, idx);

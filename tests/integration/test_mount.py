@@ -134,10 +134,15 @@ def test_bad_option_value(binary, mpoint, env):
 
 
 def test_daemon_mode_and_unmount(binary, mpoint, env, server, s3, bucket):
+    # In the background (after fork) too, reads use read-ahead threads.
+    data = os.urandom(20 << 20)
+    s3.put_object(Bucket=bucket, Key="big", Body=data)
     r = run_bucketfs(binary, [f"s3://{bucket}", mpoint, "-o", f"endpoint={server.endpoint}"],
                      env=env)
     assert r.returncode == 0, r.stderr
     assert is_mounted(mpoint)
+    with open(os.path.join(mpoint, "big"), "rb") as f:
+        assert f.read() == data
     with open(os.path.join(mpoint, "f"), "w") as f:
         f.write("daemon")
     subprocess.run(["umount", mpoint], check=True)
