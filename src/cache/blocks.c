@@ -421,7 +421,7 @@ static bool random_miss(struct blocks *b, uint64_t obj_hash, uint64_t first, uin
 }
 
 int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
-		size_t len, uint64_t off, uint64_t ahead, size_t *got)
+		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got)
 {
 	const size_t bs = b->conf.block_size;
 	struct block *held[64], *mine[64];
@@ -447,7 +447,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	obj_hash = fnv1a(obj);
 
 	pthread_mutex_lock(&b->lock);
-	if (!ahead && random_miss(b, obj_hash, first, last)) {
+	if (random && random_miss(b, obj_hash, first, last)) {
 		/* A small random read of blocks not seen before: fetch just what
 		 * was asked. A second read of the same block caches it whole. */
 		pthread_mutex_unlock(&b->lock);

@@ -8,6 +8,7 @@
 #ifndef BUCKETFS_CACHE_BLOCKS_H
 #define BUCKETFS_CACHE_BLOCKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,10 +37,13 @@ void blocks_destroy(struct blocks *b);
  * Copy [off, off + len) of object (key, etag) of the given size into dst,
  * from cached blocks or by fetching the missing ones (one GET for a run of
  * them). Then queue prefetches of up to `ahead` bytes after the range.
- * *got is short only at the end of the object. Any thread may call this.
+ * A random reader (random) whose blocks are missing and were not read
+ * before gets just the bytes asked for, uncached: small random reads do
+ * not pull whole blocks. *got is short only at the end of the object.
+ * Any thread may call this.
  */
 int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
-		size_t len, uint64_t off, uint64_t ahead, size_t *got);
+		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got);
 
 /* Drop every cached block of key (all versions): it was overwritten,
  * renamed or deleted through us. */

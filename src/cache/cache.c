@@ -291,7 +291,7 @@ static int cache_stage_load(struct cache_file *f, const char *key)
 		/* Through the block cache: its read-ahead keeps several GETs
 		 * in flight, and blocks already read are not fetched again. */
 		rc = blocks_read(f->c->blocks, key, f->etag, f->size, chunk, want, off,
-				 f->c->conf.readahead_max, &got);
+				 f->c->conf.readahead_max, false, &got);
 		if (rc)
 			break;
 		if (got == 0) {
@@ -367,7 +367,7 @@ int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len
 		/* Remote reads run unlocked: readers of one file proceed in
 		 * parallel and share blocks. */
 		pthread_mutex_unlock(&f->lock);
-		rc = blocks_read(f->c->blocks, key, etag, size, dst, len, off, ahead, got);
+		rc = blocks_read(f->c->blocks, key, etag, size, dst, len, off, ahead, !ahead, got);
 		pthread_mutex_lock(&f->lock);
 		if (rc != -ESTALE || tries++ || f->loaded)
 			break;

@@ -429,7 +429,7 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 	struct cache_file *f;
 	struct inode *i;
 	struct buf key;
-	bool meta_only;
+	bool meta_only, uploaded = false;
 	int rc;
 
 	buf_init(&key, 8192);
@@ -450,10 +450,13 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 	if (cache_file_dirty(f)) {
 		rc = cache_file_flush(f, key.data, &meta);
 		meta_only = false;
+		uploaded = true;
 	}
-	if (!rc && meta_only)
+	if (!rc && meta_only) {
 		rc = cache_copy(fs->cache, key.data, key.data, &meta);
-	if (!rc) {
+		uploaded = true;
+	}
+	if (!rc && uploaded) {
 		pthread_mutex_lock(&fs->lock);
 		i = inode_get(&fs->table, ino);
 		if (i) {
@@ -467,6 +470,28 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 out:
 	buf_free(&key);
 	return rc;
+}
+
+/*
+ * Whether the kernel may keep the pages it cached of this file: only when
+ * the object is the very version (same ETag) it cached them from, so warm
+ * re-reads run at memory speed and a changed object is never served stale.
+ */
+static bool fs_keep_kernel_cache(struct fs *fs, fuse_ino_t ino)
+{
+	struct inode *i;
+	bool keep = false;
+
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (i) {
+		keep = i->etag[0] && !strcmp(i->etag, i->kcache_etag);
+		log_debug("open ino %llu: etag %s, kernel has %s: %s", (unsigned long long)ino,
+			  i->etag, i->kcache_etag, keep ? "keep" : "drop");
+		memcpy(i->kcache_etag, i->etag, sizeof(i->kcache_etag));
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return keep;
 }
 
 /* Attach a cache_file to i (opening one if it has none). */
@@ -581,7 +606,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->keep_cache = 0;
+	fi->keep_cache = fs_keep_kernel_cache(fs, ino);
 	fuse_reply_open(req, fi);
 }
 

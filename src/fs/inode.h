@@ -35,8 +35,9 @@ struct inode {
 	uint64_t size;
 	struct timespec mtime;
 	struct timespec ctime;
-	time_t attr_time; /* when fetched from the store */
-	char etag[80];	  /* of the object the attributes describe; "" if unknown */
+	time_t attr_time;     /* when fetched from the store */
+	char etag[80];	      /* of the object the attributes describe; "" if unknown */
+	char kcache_etag[80]; /* version the kernel may have cached pages of */
 
 	bool local;	 /* created here; the store has not got it yet */
 	bool unlinked;	 /* removed from the namespace, may still be open */

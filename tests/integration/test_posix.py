@@ -342,6 +342,21 @@ def test_changes_by_others_become_visible(mnt, s3, bucket):
     s3.put_object(Bucket=bucket, Key="shared", Body=b"version two")
     time.sleep(2)  # attribute cache lifetime; a behaviour bound, not a timing assertion
     assert read(mnt.p("shared")) == b"version two"
+    # Same size, new content: the kernel's cached pages must not be served.
+    s3.put_object(Bucket=bucket, Key="shared", Body=b"VERSION TWO")
+    time.sleep(2)
+    assert read(mnt.p("shared")) == b"VERSION TWO"
     s3.delete_object(Bucket=bucket, Key="shared")
     time.sleep(2)
     assert not os.path.exists(mnt.p("shared"))
+
+
+def test_warm_reread_and_block_cache(mnt, s3, bucket):
+    data = os.urandom(9 * 1024 * 1024 + 123)
+    s3.put_object(Bucket=bucket, Key="blocks", Body=data)
+    for _ in range(3):
+        assert read(mnt.p("blocks")) == data
+    # Concurrent readers of one file share blocks and see the same bytes.
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(8) as ex:
+        assert all(r == data for r in ex.map(lambda _: read(mnt.p("blocks")), range(8)))
