@@ -104,9 +104,10 @@ def mount_cmd(tool, args, env, bucket, mnt, cache):
                 f"url={env.endpoint},use_path_request_style,passwd_file={env.passwd},"
                 f"use_cache={cache}"]
     if tool == "rclone":
-        return ["rclone", "mount", f":s3,provider=Other,endpoint={env.endpoint},"
-                f"access_key_id={KEY},secret_access_key={KEY},force_path_style=true:{bucket}",
-                mnt, "--daemon", "--vfs-cache-mode", "writes", "--cache-dir", cache]
+        # Settings through RCLONE_S3_* (see rclone_env): an endpoint's ':'
+        # breaks rclone's inline ":s3,endpoint=...:" syntax.
+        return ["rclone", "mount", f":s3:{bucket}", mnt, "--daemon", "--vfs-cache-mode",
+                "writes", "--cache-dir", cache]
     raise ValueError(tool)
 
 
@@ -114,7 +115,11 @@ class Mount:
     def __init__(self, tool, args, env, bucket):
         self.path = tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=env.work)
         cache = tempfile.mkdtemp(prefix=f"cache-{tool}-", dir=env.work)
+        # rclone fails to start on these machines with AWS_CA_BUNDLE set.
         e = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+        e.update(RCLONE_S3_PROVIDER="Other", RCLONE_S3_ENDPOINT=env.endpoint,
+                 RCLONE_S3_ACCESS_KEY_ID=KEY, RCLONE_S3_SECRET_ACCESS_KEY=KEY,
+                 RCLONE_S3_FORCE_PATH_STYLE="true")
         subprocess.run(mount_cmd(tool, args, env, bucket, self.path, cache), check=True, env=e)
         for _ in range(200):
             if is_mounted(self.path):

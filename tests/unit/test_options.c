@@ -138,6 +138,19 @@ START_TEST(test_numbers_and_sizes)
 	ck_assert_str_eq(why, "part_size=1M: expected a size from 5120K to 5G");
 	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o", "retries=many", NULL), -EINVAL);
 	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o", "upload_threads=0", NULL), -EINVAL);
+	ck_assert_int_eq(parse("s3://bkt", "/tmp", NULL), 0);
+	ck_assert_uint_eq(o.cache_size, 256 << 20);
+	ck_assert_uint_eq(o.block_size, 1 << 20);
+	ck_assert_uint_eq(o.readahead_max, 64 << 20);
+	ck_assert_uint_eq(o.fetch_threads, 8);
+	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o",
+			       "cache_size=1G,block_size=4M,readahead_max=0", NULL),
+			 0);
+	ck_assert_uint_eq(o.cache_size, 1 << 30);
+	ck_assert_uint_eq(o.readahead_max, 0);
+	ck_assert_int_eq(parse("s3://bkt", "/tmp", "-o", "cache_size=8M,block_size=4M", NULL),
+			 -EINVAL);
+	ck_assert_str_eq(why, "cache_size must hold at least 4 blocks of block_size");
 }
 END_TEST
 
