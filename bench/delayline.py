@@ -17,19 +17,19 @@ async def pump(reader, writer, delay):
     queue = asyncio.Queue()
 
     async def sender():
-        while True:
-            due, data = await queue.get()
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if data is None:
-                break
-            writer.write(data)
-            await writer.drain()
         try:
+            while True:
+                due, data = await queue.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if data is None:
+                    break
+                writer.write(data)
+                await writer.drain()
             writer.write_eof()
         except OSError:
-            pass
+            pass  # the peer went away: so does this direction
 
     task = asyncio.ensure_future(sender())
     try:
@@ -49,10 +49,12 @@ async def handle(client_r, client_w, upstream, delay):
     except OSError:
         client_w.close()
         return
-    await asyncio.gather(pump(client_r, up_w, delay), pump(up_r, client_w, delay),
-                         return_exceptions=True)
-    client_w.close()
-    up_w.close()
+    try:
+        await asyncio.gather(pump(client_r, up_w, delay), pump(up_r, client_w, delay),
+                             return_exceptions=True)
+    finally:
+        client_w.close()
+        up_w.close()
 
 
 async def main():
