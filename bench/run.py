@@ -304,6 +304,9 @@ def main():
                 line += "".join(fmt(results[p][w] / b if b and results[p][w] else None, 12)
                                 for p in peers)
             print(line)
+        if "rclone" in tools:
+            print("rclone mount (--vfs-cache-mode writes) returns from close() before it "
+                  "uploads: its write times are not durable ones.")
         mb = args.size_mib / limit
         print(f"{'limit: 16 parallel curl GETs':32}{limit:10.2f}  ({mb:.0f} MiB/s)")
         if "bucketfs" in tools:
