@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "inode.h"
+#include "prefetch.h"
 #include "log.h"
 
 #define FS_NAME_MAX	255
@@ -31,7 +32,8 @@
 
 struct fs {
 	struct cache *cache;
-	int failed_at_exit; /* files not uploaded by the destroy op */
+	struct prefetch *prefetch; /* attributes HEADed ahead of ls -l */
+	int failed_at_exit;	   /* files not uploaded by the destroy op */
 	struct fs_conf conf;
 	char *prefix;
 	time_t mount_time;
@@ -75,7 +77,9 @@ struct fs *fs_create(struct cache *cache, const struct fs_conf *conf)
 	fs->cache = cache;
 	fs->conf = *conf;
 	fs->prefix = strdup(conf->prefix ? conf->prefix : "");
-	if (!fs->prefix || inode_table_init(&fs->table)) {
+	fs->prefetch = prefetch_create(cache);
+	if (!fs->prefix || !fs->prefetch || inode_table_init(&fs->table)) {
+		prefetch_destroy(fs->prefetch);
 		free(fs->prefix);
 		free(fs);
 		return NULL;
@@ -112,6 +116,7 @@ void fs_destroy(struct fs *fs)
 		buf_free(&key);
 	}
 	inode_table_free(&fs->table);
+	prefetch_destroy(fs->prefetch);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs->prefix);
 	free(fs);
@@ -208,6 +213,18 @@ static void fs_remote_from_obj(struct fs *fs, const struct store_obj *o, mode_t 
 		r->mtime.tv_sec = o->last_modified ? o->last_modified : fs->mount_time;
 }
 
+/* Attributes of an object found by HEAD. */
+static void fs_remote_from_head(struct fs *fs, const struct store_obj *obj, struct fs_remote *r)
+{
+	mode_t type = S_IFREG;
+
+	if (obj->meta.has_mode && S_ISDIR(obj->meta.mode))
+		type = S_IFDIR; /* an old-style directory object without '/' */
+	else if (obj->meta.has_mode && S_ISLNK(obj->meta.mode))
+		type = S_IFLNK;
+	fs_remote_from_obj(fs, obj, type, r);
+}
+
 /* Resolve a key: an object, else a directory in any of its three forms. */
 static int fs_stat_remote(struct fs *fs, const char *key, struct fs_remote *r)
 {
@@ -218,13 +235,7 @@ static int fs_stat_remote(struct fs *fs, const char *key, struct fs_remote *r)
 
 	rc = cache_head(fs->cache, key, &obj);
 	if (rc == 0) {
-		mode_t type = S_IFREG;
-
-		if (obj.meta.has_mode && S_ISDIR(obj.meta.mode))
-			type = S_IFDIR; /* an old-style directory object without '/' */
-		else if (obj.meta.has_mode && S_ISLNK(obj.meta.mode))
-			type = S_IFLNK;
-		fs_remote_from_obj(fs, &obj, type, r);
+		fs_remote_from_head(fs, &obj, r);
 		return 0;
 	}
 	if (rc != -ENOENT)
@@ -312,7 +323,12 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc)
 		goto out;
 
-	rc = fs_stat_remote(fs, key.data, &r);
+	struct store_obj obj;
+
+	if (prefetch_take(fs->prefetch, parent, key.data, &obj) == 0)
+		fs_remote_from_head(fs, &obj, &r);
+	else
+		rc = fs_stat_remote(fs, key.data, &r);
 	if (rc)
 		goto out;
 
@@ -456,6 +472,8 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 		rc = cache_copy(fs->cache, key.data, key.data, &meta);
 		uploaded = true;
 	}
+	if (uploaded)
+		prefetch_drop(fs->prefetch, key.data);
 	if (!rc && uploaded) {
 		pthread_mutex_lock(&fs->lock);
 		i = inode_get(&fs->table, ino);
@@ -551,7 +569,10 @@ static int fs_open_file(struct fs *fs, fuse_ino_t ino, bool truncate)
 	pthread_mutex_unlock(&fs->lock);
 	if (f)
 		cache_file_close(f, key.data);
-	goto out;
+	if (rc)
+		goto out;
+	/* An O_TRUNC open: the file is empty now, whatever the store said. */
+	goto out_truncated;
 
 out_truncated:
 	if (!rc && truncate) {
@@ -1139,6 +1160,7 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 			rc = cache_file_pin(f, key.data);
 		if (!rc)
 			rc = cache_remove(fs->cache, key.data);
+		prefetch_drop(fs->prefetch, key.data);
 	}
 	if (rc)
 		goto out;
@@ -1482,7 +1504,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_seen *seen = NULL, *s, *stmp;
 	struct fs_dir *d = calloc(1, sizeof(*d));
 	struct inode *di, *i, *tmp;
-	char *token = NULL;
+	char *token = NULL, **files = NULL;
+	size_t n_files = 0, cap_files = 0;
 	struct buf dkey;
 	size_t k, plen;
 	int rc;
@@ -1514,8 +1537,21 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		for (k = 0; k < l.n_objects && !rc; k++) {
 			const char *name = l.objects[k].key + plen;
 
-			if (!fs_dir_skip(name, strlen(name)) && !strchr(name, '/'))
-				rc = fs_dir_add_once(d, &seen, name, strlen(name), S_IFREG);
+			if (fs_dir_skip(name, strlen(name)) || strchr(name, '/'))
+				continue;
+			rc = fs_dir_add_once(d, &seen, name, strlen(name), S_IFREG);
+			/* Kept for prefetch: best effort, ENOMEM just skips it. */
+			if (n_files == cap_files) {
+				char **grown =
+					realloc(files, (cap_files * 2 + 64) * sizeof(*files));
+
+				if (grown) {
+					files = grown;
+					cap_files = cap_files * 2 + 64;
+				}
+			}
+			if (n_files < cap_files && (files[n_files] = strdup(l.objects[k].key)))
+				n_files++;
 		}
 		for (k = 0; k < l.n_prefixes && !rc; k++) {
 			const char *name = l.prefixes[k] + plen;
@@ -1550,6 +1586,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		free(s);
 	}
 	buf_free(&dkey);
+	prefetch_listing(fs->prefetch, ino, files, n_files);
 	if (rc) {
 		fs_dir_free(d);
 		fuse_reply_err(req, -rc);

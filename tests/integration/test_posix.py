@@ -360,3 +360,30 @@ def test_warm_reread_and_block_cache(mnt, s3, bucket):
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(8) as ex:
         assert all(r == data for r in ex.map(lambda _: read(mnt.p("blocks")), range(8)))
+
+
+def test_ls_l_shows_each_files_own_attributes(mnt, s3, bucket):
+    # ls -l of a listed directory takes attributes HEADed in parallel ahead
+    # of its lookups: each file must still show its own size and metadata.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def put(i):
+        s3.put_object(Bucket=bucket, Key=f"many/f{i:04d}", Body=b"x" * i,
+                      Metadata={"mode": str(stat.S_IFREG | (0o600 if i % 2 else 0o644)),
+                                "uid": str(1000 + i), "gid": "0", "mtime": str(1500000000 + i)})
+
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(put, range(300)))
+    out = subprocess.run(["ls", "-ln", "--time-style=+%s", mnt.p("many")], capture_output=True,
+                         text=True, check=True).stdout.splitlines()[1:]
+    assert len(out) == 300
+    for line in out:
+        mode, _, uid, gid, size, mtime, name = line.split()
+        i = int(name[1:])
+        assert mode == ("-rw-------" if i % 2 else "-rw-r--r--"), line
+        assert (int(uid), int(size), int(mtime)) == (1000 + i, i, 1500000000 + i), line
+    # A file changed through the mount right after the listing shows the change.
+    with open(mnt.p("many", "f0299"), "wb") as f:
+        f.write(b"new")
+    os.listdir(mnt.p("many"))
+    assert os.stat(mnt.p("many", "f0299")).st_size == 3
