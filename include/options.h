@@ -61,11 +61,14 @@ struct bfs_options {
 	mode_t dir_mode;  /* 0 when not given: 0777 & ~umask */
 	bool allow_other;
 
+	/* Observability. */
+	char *metrics; /* "HOST:PORT" for the Prometheus endpoint, NULL for none */
+
 	/* Process. */
 	bool foreground;    /* -f */
 	bool debug;	    /* -d: foreground and debug logging */
 	bool single_thread; /* -s */
-	int log_level;	    /* syslog level; default LOG_WARNING, -o log_level=debug|info|... */
+	int log_level;	    /* syslog level; default LOG_NOTICE, -o log_level=debug|info|... */
 	bool show_help;
 	bool show_version;
 

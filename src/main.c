@@ -20,6 +20,7 @@
 #include "creds.h"
 #include "fs.h"
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "s3.h"
 
@@ -48,6 +49,7 @@ static int check_mountpoint(const char *path, char **why)
 
 static int serve(struct bfs_options *opts, struct fs *fs)
 {
+	struct buf summary;
 	struct fuse_loop_config *loop;
 	struct fuse_session *se;
 	int rc = 1;
@@ -71,6 +73,8 @@ static int serve(struct bfs_options *opts, struct fs *fs)
 	/* stderr is /dev/null once in the background. */
 	if (!opts->foreground)
 		log_init(opts->log_level, false);
+	if (metrics_start_thread())
+		log_err("cannot start the metrics endpoint");
 	if (opts->single_thread) {
 		rc = fuse_session_loop(se);
 	} else {
@@ -91,6 +95,11 @@ out_destroy:
 	fuse_session_destroy(se);
 	if (fs_failed_at_exit(fs))
 		rc = 1;
+	summary = (struct buf){0};
+	buf_init(&summary, 4096);
+	if (!metrics_summary(&summary))
+		log_msg(LOG_NOTICE, "unmounted %s: %s", opts->source, summary.data);
+	buf_free(&summary);
 	return rc;
 }
 
@@ -175,6 +184,8 @@ int main(int argc, char **argv)
 	kconf.fetch_threads = opts.fetch_threads;
 	if (cache_create(store, &kconf, &cache, &why))
 		goto out_why;
+	if (opts.metrics && metrics_serve(opts.metrics, &why))
+		goto out_why;
 
 	fconf.prefix = opts.prefix;
 	fconf.uid = opts.uid;
@@ -202,6 +213,7 @@ out:
 	cache_destroy(cache);
 	if (store)
 		store->ops->destroy(store);
+	metrics_stop();
 	options_free(&opts);
 	xmlCleanupParser();
 	curl_global_cleanup();

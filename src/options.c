@@ -92,7 +92,9 @@ static const struct opt_def opt_defs[] = {
 	{"fsname=", OPT_SPECIAL, 0, 0, 0, "NAME", "name shown in mount tables (default SOURCE)"},
 	{"subtype=", OPT_SPECIAL, 0, 0, 0, "NAME", "type shown as fuse.NAME (default bucketfs)"},
 	{"log_level=", OPT_SPECIAL, 0, 0, 0, "LEVEL",
-	 "error, warning (default), notice, info or debug"},
+	 "error, warning, notice (default), info or debug"},
+	{"metrics=", OPT_STR, F(metrics), 0, 0, "HOST:PORT",
+	 "serve Prometheus metrics over HTTP there"},
 	{"debug", OPT_SPECIAL, 0, 0, 0, NULL, "same as -d"},
 };
 
@@ -489,7 +491,7 @@ static void set_defaults(struct bfs_options *o)
 	o->readahead_max = 64ULL << 20;
 	o->fetch_threads = 8;
 	o->umask = 022;
-	o->log_level = LOG_WARNING;
+	o->log_level = LOG_NOTICE;
 	o->uid = getuid();
 	o->gid = getgid();
 	env = getenv("AWS_REGION");
@@ -665,6 +667,7 @@ void options_free(struct bfs_options *opts)
 	free(opts->profile);
 	free(opts->passwd_file);
 	free(opts->staging_dir);
+	free(opts->metrics);
 	fuse_opt_free_args(&opts->fuse_args);
 	memset(opts, 0, sizeof(*opts));
 }

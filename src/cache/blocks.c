@@ -17,6 +17,7 @@
 #include <uthash.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define BLOCKS_MAX_RUN 8   /* blocks per prefetch GET */
 #define BLOCKS_TOUCHED 256 /* remembered random misses */
@@ -379,6 +380,7 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 			break;
 		j->blocks[j->n++] = bl;
 		b->stats.prefetched_blocks++;
+		metrics_add(prefetched_blocks, 1);
 	}
 	if (j && j->n) {
 		if (b->q_tail)
@@ -453,6 +455,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 		pthread_mutex_unlock(&b->lock);
 		free(obj);
 		b->stats.misses++;
+		metrics_add(cache_misses, 1);
 		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
 	}
 	for (uint64_t idx = first; idx <= last && !rc; idx++) {
@@ -468,6 +471,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 				lru_unlink(bl);
 			bl->refs++;
 			b->stats.hits++;
+			metrics_add(cache_hits, 1);
 		} else {
 			make_room(b, block_len(b, size, idx));
 			bl = block_new(b, &id, obj, block_len(b, size, idx));
@@ -477,6 +481,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 			}
 			mine[n_mine++] = bl;
 			b->stats.misses++;
+			metrics_add(cache_misses, 1);
 		}
 		held[n_held++] = bl;
 	}

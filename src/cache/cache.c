@@ -27,6 +27,7 @@
 #include "blocks.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 
 #define CACHE_LOAD_CHUNK (8u << 20)
 
@@ -578,11 +579,14 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 		rc = cache_upload_multipart(f, key, meta);
 	else
 		rc = s->ops->put(s, key, meta, cache_fd_read, f, f->size);
-	if (rc)
+	if (rc) {
+		metrics_add(upload_failures, 1);
 		log_err("upload of '%s' (%llu bytes) failed: %s; the data stays in %s", key,
 			(unsigned long long)f->size, strerror(-rc), f->stage_path);
-	else
+	} else {
+		metrics_add(uploads, 1);
 		f->dirty = false;
+	}
 out:
 	pthread_mutex_unlock(&f->lock);
 	return rc;

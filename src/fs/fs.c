@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "inode.h"
+#include "metrics.h"
 #include "prefetch.h"
 #include "log.h"
 
@@ -1657,6 +1658,42 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 }
 
+#define FS_STATS_XATTR "user.bucketfs.stats"
+
+/* The root carries the counters, readable with getfattr -n user.bucketfs.stats. */
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct buf b;
+
+	if (ino != FUSE_ROOT_ID || strcmp(name, FS_STATS_XATTR)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	buf_init(&b, 1 << 20);
+	if (metrics_format(&b))
+		fuse_reply_err(req, ENOMEM);
+	else if (!size)
+		fuse_reply_xattr(req, b.len);
+	else if (size < b.len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, b.data, b.len);
+	buf_free(&b);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char names[] = FS_STATS_XATTR;
+	size_t len = ino == FUSE_ROOT_ID ? sizeof(names) : 0;
+
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, names, len);
+}
+
 static void fs_destroy_op(void *userdata)
 {
 	struct fs *fs = userdata;
@@ -1672,6 +1709,8 @@ static void fs_destroy_op(void *userdata)
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
 	.destroy = fs_destroy_op,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #define HTTP_POOL_MAX	  64
 #define HTTP_BODY_MAX	  (32u << 20) /* largest document we parse */
@@ -337,7 +338,14 @@ int http_execute(struct http *h, const struct http_request *req, struct http_res
 	if (!c)
 		return -ENOMEM;
 	for (attempt = 0;; attempt++) {
+		curl_off_t down = 0, up = 0;
+
 		rc = http_attempt(h, c, req, resp, &curl_rc);
+		metrics_add(requests[metrics_method_of(req->method)], 1);
+		if (!curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &down))
+			metrics_add(bytes_down, (uint64_t)down);
+		if (!curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up))
+			metrics_add(bytes_up, (uint64_t)up);
 		if (rc)
 			break;
 		if (curl_rc != CURLE_OK) {
@@ -349,6 +357,7 @@ int http_execute(struct http *h, const struct http_request *req, struct http_res
 		}
 		if (attempt >= retries)
 			break;
+		metrics_add(retries, 1);
 		log_info("%s %s: %s, retry %u of %u", req->method, req->url,
 			 curl_rc != CURLE_OK ? resp->error : "server busy or failing", attempt + 1,
 			 retries);
@@ -356,6 +365,8 @@ int http_execute(struct http *h, const struct http_request *req, struct http_res
 	}
 	if (curl_rc == CURLE_OK && !rc)
 		rc = 0;
+	if (rc || resp->status == 403 || resp->status >= 500)
+		metrics_add(errors, 1);
 	if (rc) {
 		/* A broken connection must not go back into the pool. */
 		curl_easy_cleanup(c);

@@ -55,7 +55,7 @@ START_TEST(test_source_bucket_only)
 	ck_assert_uint_eq(o.part_size, 16 << 20);
 	ck_assert_uint_eq(o.multipart_threshold, 64 << 20);
 	ck_assert_uint_eq(o.umask, 022);
-	ck_assert_int_eq(o.log_level, LOG_WARNING);
+	ck_assert_int_eq(o.log_level, LOG_NOTICE);
 	ck_assert_str_eq(fuse_o(), "default_permissions,fsname=s3://my-bucket,subtype=bucketfs");
 }
 END_TEST
