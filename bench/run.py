@@ -10,8 +10,6 @@ and s3rver, adding that much each way, like a cloud round trip.
 Ratios are peer time / bucketfs time: above 1, bucketfs is faster.
 """
 import argparse
-import hashlib
-import io
 import os
 import random
 import shutil

@@ -327,6 +327,18 @@ static char *obj_name(const char *key, const char *etag)
 	return s;
 }
 
+/* Hand j to the fetch threads. Called with the lock held. */
+static void queue_job(struct blocks *b, struct fetch_job *j)
+{
+	if (b->q_tail)
+		b->q_tail->next = j;
+	else
+		b->q_head = j;
+	b->q_tail = j;
+	b->q_len++;
+	pthread_cond_signal(&b->work);
+}
+
 /* Queue GETs for the missing blocks in [first, last], runs of up to
  * BLOCKS_MAX_RUN, while memory and the queue allow. Called with the lock. */
 static void prefetch_locked(struct blocks *b, const char *key, const char *etag, const char *obj,
@@ -346,13 +358,7 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 		bl = block_find(b, &id);
 		if (bl || j == NULL || j->n == BLOCKS_MAX_RUN) {
 			if (j) {
-				if (b->q_tail)
-					b->q_tail->next = j;
-				else
-					b->q_head = j;
-				b->q_tail = j;
-				b->q_len++;
-				pthread_cond_signal(&b->work);
+				queue_job(b, j);
 				j = NULL;
 			}
 			if (bl)
@@ -383,13 +389,7 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 		metrics_add(prefetched_blocks, 1);
 	}
 	if (j && j->n) {
-		if (b->q_tail)
-			b->q_tail->next = j;
-		else
-			b->q_head = j;
-		b->q_tail = j;
-		b->q_len++;
-		pthread_cond_signal(&b->work);
+		queue_job(b, j);
 	} else if (j) {
 		free(j->key);
 		free(j->etag);

@@ -1120,6 +1120,18 @@ static int fs_dir_remove_markers(struct fs *fs, const char *dkey)
 	return rc;
 }
 
+/* i left the namespace (unlinked, or replaced by a rename): open handles
+ * keep reading it, nothing of it is uploaded again. fs->lock held. */
+static void fs_gone(struct fs *fs, struct inode *i)
+{
+	i->unlinked = true;
+	i->local = false;
+	inode_unhash(&fs->table, i);
+	if (i->file)
+		cache_file_discard(i->file);
+	inode_maybe_free(&fs->table, i);
+}
+
 static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	struct fs *fs = fs_of(req);
@@ -1168,14 +1180,8 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 
 	pthread_mutex_lock(&fs->lock);
 	i = ino ? inode_get(&fs->table, ino) : NULL;
-	if (i) {
-		i->unlinked = true;
-		i->local = false;
-		inode_unhash(&fs->table, i);
-		if (i->file)
-			cache_file_discard(i->file);
-		inode_maybe_free(&fs->table, i);
-	}
+	if (i)
+		fs_gone(fs, i);
 	p = inode_get(&fs->table, parent);
 	if (p)
 		p->mtime = p->ctime = fs_now();
@@ -1411,13 +1417,8 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 	pthread_mutex_lock(&fs->lock);
 	dst = dst_ino ? inode_get(&fs->table, dst_ino) : NULL;
-	if (dst) {
-		dst->unlinked = true;
-		inode_unhash(&fs->table, dst);
-		if (dst->file)
-			cache_file_discard(dst->file);
-		inode_maybe_free(&fs->table, dst);
-	}
+	if (dst)
+		fs_gone(fs, dst);
 	src = inode_get(&fs->table, src_ino);
 	np = inode_get(&fs->table, newparent);
 	if (src && np) {

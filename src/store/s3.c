@@ -937,19 +937,24 @@ out:
 	return rc;
 }
 
+static void s3_free(struct store *s, struct s3 *s3)
+{
+	if (s3) {
+		http_destroy(s3->http);
+		creds_clear(&s3->creds);
+		free(s3->origin);
+		free(s3->host);
+		free(s3->path_base);
+		free(s3->bucket);
+		free(s3->region);
+		free(s3);
+	}
+	free(s);
+}
+
 static void s3_destroy(struct store *s)
 {
-	struct s3 *s3 = s3_of(s);
-
-	http_destroy(s3->http);
-	creds_clear(&s3->creds);
-	free(s3->origin);
-	free(s3->host);
-	free(s3->path_base);
-	free(s3->bucket);
-	free(s3->region);
-	free(s3);
-	free(s);
+	s3_free(s, s3_of(s));
 }
 
 static const struct store_ops s3_ops = {
@@ -1066,15 +1071,6 @@ out_nomem:
 	*why = strdup("out of memory");
 out_free:
 	buf_free(&ep);
-	if (s3) {
-		creds_clear(&s3->creds);
-		free(s3->origin);
-		free(s3->host);
-		free(s3->path_base);
-		free(s3->bucket);
-		free(s3->region);
-	}
-	free(s3);
-	free(s);
+	s3_free(s, s3);
 	return NULL;
 }

@@ -4,10 +4,8 @@ client as the independent view of the bucket."""
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -251,6 +249,15 @@ def mount_factory(binary, server, tmp_path):
     for m in mounts:
         if m.proc.returncode is None:
             m.close()
+
+
+@pytest.fixture
+def mpoint(tmp_path):
+    """An empty mount point, unmounted after the test whatever happened."""
+    p = tmp_path / "mp"
+    p.mkdir()
+    yield str(p)
+    unmount(str(p))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from conftest import KEY, SECRET, clean_env, get_object, is_mounted, run_bucketfs, unmount
+from conftest import KEY, SECRET, clean_env, get_object, is_mounted, run_bucketfs
 
 
 @pytest.fixture
@@ -12,14 +12,6 @@ def home(tmp_path):
     h = tmp_path / "home"
     (h / ".aws").mkdir(parents=True)
     return h
-
-
-@pytest.fixture
-def mpoint(tmp_path):
-    p = tmp_path / "mp"
-    p.mkdir()
-    yield str(p)
-    unmount(str(p))
 
 
 def mount(binary, server, bucket, mpoint, env, *opts):

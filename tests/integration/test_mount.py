@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import KEY, SECRET, clean_env, get_object, is_mounted, keys, run_bucketfs, unmount
+from conftest import KEY, SECRET, clean_env, get_object, is_mounted, keys, run_bucketfs
 
 
 @pytest.fixture
@@ -18,14 +18,6 @@ def env(tmp_path):
     os.makedirs(e["HOME"], exist_ok=True)
     e.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
     return e
-
-
-@pytest.fixture
-def mpoint(tmp_path):
-    p = tmp_path / "mp"
-    p.mkdir()
-    yield str(p)
-    unmount(str(p))
 
 
 def test_help_and_version(binary):

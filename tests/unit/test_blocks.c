@@ -1,5 +1,7 @@
 /* Block cache policy, on an in-memory store that counts its GETs. */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -205,8 +207,6 @@ int main(void)
 {
 	Suite *s = suite_create("blocks");
 	TCase *tc = tcase_create("policy");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -220,9 +220,5 @@ int main(void)
 	tcase_add_test(tc, test_prefetch_fills_ahead);
 	tcase_add_test(tc, test_concurrent_readers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

@@ -1,5 +1,7 @@
 /* Credential sources and their order, on files in a scratch HOME. */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,8 +209,6 @@ int main(void)
 {
 	Suite *s = suite_create("creds");
 	TCase *tc = tcase_create("resolve");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_anonymous_when_nothing);
@@ -219,9 +219,5 @@ int main(void)
 	tcase_add_test(tc, test_home_passwd_s3fs_after_profiles);
 	tcase_add_test(tc, test_clear_zeroes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

@@ -1,5 +1,7 @@
 /* Command line parsing: SOURCE forms, defaults, every kind of -o option. */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -267,8 +269,6 @@ int main(void)
 {
 	Suite *s = suite_create("options");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	unsetenv("AWS_REGION");
 	unsetenv("AWS_DEFAULT_REGION");
@@ -288,9 +288,5 @@ int main(void)
 	tcase_add_test(tc, test_environment_defaults);
 	tcase_add_test(tc, test_help_lists_options);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

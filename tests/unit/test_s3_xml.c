@@ -1,5 +1,7 @@
 /* The S3 XML documents: listings, errors, multipart and delete bodies. */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,8 +212,6 @@ int main(void)
 {
 	Suite *s = suite_create("s3_xml");
 	TCase *tc = tcase_create("xml");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_list_page);
 	tcase_add_test(tc, test_list_last_and_empty);
@@ -223,9 +223,5 @@ int main(void)
 	tcase_add_test(tc, test_delete_result);
 	tcase_add_test(tc, test_iso8601);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

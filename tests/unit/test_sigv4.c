@@ -1,6 +1,8 @@
 /* SigV4 against the examples AWS publishes for S3 ("Signature Calculations
  * for the Authorization Header: Transferring Payload in a Single Chunk"). */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,8 +174,6 @@ int main(void)
 {
 	Suite *s = suite_create("sigv4");
 	TCase *tc = tcase_create("aws-examples");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_get_object_range);
 	tcase_add_test(tc, test_put_object);
@@ -182,9 +182,5 @@ int main(void)
 	tcase_add_test(tc, test_canonical_details);
 	tcase_add_test(tc, test_helpers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }

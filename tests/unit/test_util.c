@@ -1,5 +1,7 @@
 /* The bounded buffer and percent-encoding helpers. */
 #include <check.h>
+
+#include "check_main.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +83,11 @@ int main(void)
 {
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_buf_grows_and_bounds);
 	tcase_add_test(tc, test_buf_steal);
 	tcase_add_test(tc, test_uri_encode);
 	tcase_add_test(tc, test_uri_decode);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s);
 }
