@@ -41,8 +41,8 @@ struct bfs_options {
 
 	/* Writing. */
 	uint64_t multipart_threshold; /* default 64 MiB */
-	uint64_t part_size;	      /* default 16 MiB */
-	unsigned int upload_threads;  /* default 4 */
+	uint64_t part_size;	      /* default 8 MiB */
+	unsigned int upload_threads;  /* default 8 */
 	char *staging_dir;	      /* default /var/tmp/bucketfs */
 
 	/* Reading. */

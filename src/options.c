@@ -63,9 +63,9 @@ static const struct opt_def opt_defs[] = {
 	{"multipart_threshold=", OPT_SIZE, F(multipart_threshold), 5ULL << 20, 5ULL << 40, "SIZE",
 	 "upload files from this size in parts (default 64M)"},
 	{"part_size=", OPT_SIZE, F(part_size), 5ULL << 20, 5ULL << 30, "SIZE",
-	 "size of each uploaded part (default 16M)"},
+	 "size of each uploaded part (default 8M)"},
 	{"upload_threads=", OPT_UINT, F(upload_threads), 1, 64, "N",
-	 "parts uploaded in parallel per file (default 4)"},
+	 "parts uploaded in parallel per file (default 8)"},
 	{"staging_dir=", OPT_STR, F(staging_dir), 0, 0, "DIR",
 	 "where written files are staged until uploaded (default /var/tmp/bucketfs)"},
 	{"cache_size=", OPT_SIZE, F(cache_size), 4ULL << 20, 1ULL << 40, "SIZE",
@@ -484,8 +484,10 @@ static void set_defaults(struct bfs_options *o)
 	o->connect_timeout = 10;
 	o->request_timeout = 60;
 	o->multipart_threshold = 64ULL << 20;
-	o->part_size = 16ULL << 20;
-	o->upload_threads = 4;
+	/* The AWS CLI's choice: 8 MiB parts, several at once. Parts are
+	 * buffered in memory: 8 x 8 MiB. */
+	o->part_size = 8ULL << 20;
+	o->upload_threads = 8;
 	o->cache_size = 256ULL << 20;
 	o->block_size = 1ULL << 20;
 	o->readahead_max = 64ULL << 20;

@@ -32,7 +32,7 @@ def test_fsync_means_uploaded(mnt, s3, bucket):
 
 
 def test_large_file_multipart(mnt, s3, bucket, server):
-    # Over 100 MiB: uploaded in parts (default part size 16 MiB), in parallel.
+    # Over 100 MiB: uploaded in parts (default part size 8 MiB), in parallel.
     # (s3rver gives multipart objects a plain MD5 ETag: count the parts at
     # the proxy instead.)
     parts = server.requests("PUT part")
@@ -45,7 +45,7 @@ def test_large_file_multipart(mnt, s3, bucket, server):
             h.update(block)
     head = s3.head_object(Bucket=bucket, Key="big.bin")
     assert head["ContentLength"] == 110 << 20
-    assert server.requests("PUT part") - parts == 7  # 7 parts of 16 MiB
+    assert server.requests("PUT part") - parts == 14  # 14 parts of 8 MiB
     body = s3.get_object(Bucket=bucket, Key="big.bin")["Body"]
     g = hashlib.sha256()
     for part in iter(lambda: body.read(1 << 20), b""):

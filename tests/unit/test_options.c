@@ -54,7 +54,7 @@ START_TEST(test_source_bucket_only)
 	ck_assert_int_eq(o.path_style, 0);
 	ck_assert_int_eq(o.read_only, 0);
 	ck_assert_uint_eq(o.retries, 5);
-	ck_assert_uint_eq(o.part_size, 16 << 20);
+	ck_assert_uint_eq(o.part_size, 8 << 20);
 	ck_assert_uint_eq(o.multipart_threshold, 64 << 20);
 	ck_assert_uint_eq(o.umask, 022);
 	ck_assert_int_eq(o.log_level, LOG_NOTICE);
