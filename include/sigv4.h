@@ -39,7 +39,7 @@ int sigv4_canonical_request(const struct sigv4_request *r, struct buf *out);
 int sigv4_string_to_sign(const struct sigv4_request *r, struct buf *out);
 /* The full Authorization header value:
  * "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/s3/aws4_request,
- *  SignedHeaders=host;x-amz-date, Signature=hex" */
+ *  SignedHeaders=host;x-amz-date,Signature=hex" (commas, no spaces, as AWS shows it) */
 int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 			const char *secret_key, struct buf *out);
 

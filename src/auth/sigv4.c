@@ -29,8 +29,9 @@ void sigv4_amz_date(time_t t, char out[17])
 {
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+	/* On failure (year past 9999, say) leave "" so signing rejects it. */
+	if (!gmtime_r(&t, &tm) || strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm) != 16)
+		out[0] = '\0';
 }
 
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
@@ -189,8 +190,14 @@ static int append_signed_headers(struct buf *out, const struct sigv4_header **h,
 
 static bool request_valid(const struct sigv4_request *r)
 {
-	return r && r->method && r->path && r->payload_hash && r->region && r->service &&
-	       r->amz_date && strlen(r->amz_date) == 16 && (r->headers || !r->n_headers);
+	if (!r || !r->method || !r->path || !r->payload_hash || !r->region || !r->service ||
+	    !r->amz_date || strlen(r->amz_date) != 16 || (!r->headers && r->n_headers))
+		return false;
+	/* A nameless header would crash the sort; refuse it here instead. */
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (!r->headers[i].name)
+			return false;
+	return true;
 }
 
 int sigv4_canonical_request(const struct sigv4_request *r, struct buf *out)
@@ -249,7 +256,8 @@ int sigv4_string_to_sign(const struct sigv4_request *r, struct buf *out)
 int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 			const char *secret_key, struct buf *out)
 {
-	unsigned char k[SHA256_DIGEST_LENGTH], sig[SHA256_DIGEST_LENGTH];
+	/* Two keys in turn: each HMAC reads one and writes the other, never in place. */
+	unsigned char k[2][SHA256_DIGEST_LENGTH], sig[SHA256_DIGEST_LENGTH];
 	const struct sigv4_header **h = NULL;
 	struct buf sts, seed;
 	char sig_hex[65];
@@ -265,15 +273,15 @@ int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 	/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
 	 * "aws4_request") */
 	if (!rc)
-		rc = hmac(seed.data, seed.len, r->amz_date, 8, k);
+		rc = hmac(seed.data, seed.len, r->amz_date, 8, k[0]);
 	if (!rc)
-		rc = hmac(k, sizeof(k), r->region, strlen(r->region), k);
+		rc = hmac(k[0], sizeof(k[0]), r->region, strlen(r->region), k[1]);
 	if (!rc)
-		rc = hmac(k, sizeof(k), r->service, strlen(r->service), k);
+		rc = hmac(k[1], sizeof(k[1]), r->service, strlen(r->service), k[0]);
 	if (!rc)
-		rc = hmac(k, sizeof(k), "aws4_request", 12, k);
+		rc = hmac(k[0], sizeof(k[0]), "aws4_request", 12, k[1]);
 	if (!rc)
-		rc = hmac(k, sizeof(k), sts.data, sts.len, sig);
+		rc = hmac(k[1], sizeof(k[1]), sts.data, sts.len, sig);
 	if (!rc) {
 		hex(sig, sizeof(sig), sig_hex);
 		h = sorted_headers(r);
@@ -289,6 +297,7 @@ int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 	if (!rc)
 		rc = buf_printf(out, ",Signature=%s", sig_hex);
 	free(h);
+	/* The derived keys sign anything for this day and region: wipe them. */
 	OPENSSL_cleanse(k, sizeof(k));
 	OPENSSL_cleanse(sig, sizeof(sig));
 	if (seed.data)

@@ -121,6 +121,9 @@ START_TEST(test_list_objects)
 		{"x-amz-content-sha256", EMPTY_SHA},
 	};
 
+	assert_signature(sign("GET", "/", "max-keys=2&prefix=J", h, 3, EMPTY_SHA),
+			 "host;x-amz-content-sha256;x-amz-date",
+			 "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
 	/* The query as sent in any order: the canonical form sorts it. */
 	assert_signature(sign("GET", "/", "prefix=J&max-keys=2", h, 3, EMPTY_SHA),
 			 "host;x-amz-content-sha256;x-amz-date",
@@ -149,8 +152,42 @@ START_TEST(test_canonical_details)
 	ck_assert_int_eq(sigv4_canonical_request(&r, &b), 0);
 	ck_assert_str_eq(b.data, "GET\n/b/k%20x\na=&b=1&b=2&c=\nhost:h\nx-amz-meta-note:a b c\n\n"
 				 "host;x-amz-meta-note\nUNSIGNED-PAYLOAD");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_invalid)
+{
+	const struct sigv4_header h[] = {{"host", "h"}, {NULL, "v"}};
+	struct sigv4_request r = {.method = "GET",
+				  .path = "/",
+				  .headers = h,
+				  .n_headers = 1,
+				  .payload_hash = EMPTY_SHA,
+				  .region = "r",
+				  .service = "s3",
+				  .amz_date = DATE};
+	struct buf b;
+
+	buf_init(&b, 4096);
+	ck_assert_int_eq(sigv4_authorization(&r, NULL, SK, &b), -EINVAL);
+	ck_assert_int_eq(sigv4_authorization(&r, AK, NULL, &b), -EINVAL);
+	r.n_headers = 2; /* the nameless one */
+	ck_assert_int_eq(sigv4_canonical_request(&r, &b), -EINVAL);
+	r.n_headers = 1;
+	r.amz_date = "20130524";
+	ck_assert_int_eq(sigv4_string_to_sign(&r, &b), -EINVAL);
+	r.amz_date = DATE;
 	r.method = NULL;
 	ck_assert_int_eq(sigv4_canonical_request(&r, &b), -EINVAL);
+	ck_assert_int_eq(sigv4_string_to_sign(&r, &b), -EINVAL);
+	ck_assert_int_eq(sigv4_authorization(&r, AK, SK, &b), -EINVAL);
+	ck_assert_ptr_null(b.data); /* nothing appended on refusal */
+	buf_free(&b);
+	/* A full output buffer reports -EFBIG rather than truncating. */
+	r.method = "GET";
+	buf_init(&b, 8);
+	ck_assert_int_eq(sigv4_authorization(&r, AK, SK, &b), -EFBIG);
 	buf_free(&b);
 }
 END_TEST
@@ -180,6 +217,7 @@ int main(void)
 	tcase_add_test(tc, test_get_lifecycle);
 	tcase_add_test(tc, test_list_objects);
 	tcase_add_test(tc, test_canonical_details);
+	tcase_add_test(tc, test_invalid);
 	tcase_add_test(tc, test_helpers);
 	suite_add_tcase(s, tc);
 	return check_run(s);
