@@ -1,30 +1,36 @@
 /*
  * The S3 XML documents, through libxml2's tree API. Server bodies are
- * untrusted: parsed without network access, DTD loading or entity
- * substitution, and every element is matched by local name so that the
- * S3 namespace (or its absence, on some compatible stores) does not matter.
+ * untrusted: they are parsed without network access, DTD loading or entity
+ * substitution (and a body carrying a DTD is refused outright: S3 never
+ * sends one), and every element is matched by its local name so that the
+ * S3 namespace, a prefixed form of it, or its absence on some compatible
+ * stores, all read the same.
  */
 #include "s3_xml.h"
 
 #include <errno.h>
-#include <inttypes.h>
+#include <limits.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
 
+/* NOENT is deliberately absent: entities are never substituted. */
+#define S3_XML_OPTIONS \
+	(XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+
 static xmlDocPtr parse(const char *xml, size_t len)
 {
 	xmlDocPtr doc;
 
-	if (!xml || !len || len > INT32_MAX)
+	if (!xml || !len || len > INT_MAX)
 		return NULL;
-	doc = xmlReadMemory(xml, (int)len, "s3.xml", NULL,
-			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	/* S3 never sends a DTD; one can only be an attempt at entity tricks. */
+	doc = xmlReadMemory(xml, (int)len, "s3.xml", NULL, S3_XML_OPTIONS);
+	/* With a DTD come declared entities and their expansion tricks. */
 	if (doc && (doc->intSubset || doc->extSubset)) {
 		xmlFreeDoc(doc);
 		return NULL;
@@ -32,9 +38,10 @@ static xmlDocPtr parse(const char *xml, size_t len)
 	return doc;
 }
 
+/* An element of that local name, whatever its namespace. */
 static bool named(xmlNodePtr n, const char *name)
 {
-	return n && n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
+	return n && n->type == XML_ELEMENT_NODE && n->name && !strcmp((const char *)n->name, name);
 }
 
 static xmlNodePtr root_named(xmlDocPtr doc, const char *name)
@@ -52,112 +59,194 @@ static xmlNodePtr child(xmlNodePtr parent, const char *name)
 	return NULL;
 }
 
-/* The text of an element, malloc'd ("" when empty); NULL only for ENOMEM. */
+/*
+ * The character data directly inside an element, malloc'd ("" when empty).
+ * Only text and CDATA children count: S3 puts nothing else in a leaf, and
+ * this way nothing can make us expand an entity. NULL means out of memory.
+ */
 static char *text_of(xmlNodePtr n)
 {
-	xmlChar *t = xmlNodeGetContent(n);
-	char *s = strdup(t ? (const char *)t : "");
+	size_t len = 0, off = 0;
+	char *s;
 
-	xmlFree(t);
+	for (xmlNodePtr c = n->children; c; c = c->next)
+		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
+			len += strlen((const char *)c->content);
+	s = malloc(len + 1);
+	if (!s)
+		return NULL;
+	for (xmlNodePtr c = n->children; c; c = c->next) {
+		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+			size_t l = strlen((const char *)c->content);
+
+			memcpy(s + off, c->content, l);
+			off += l;
+		}
+	}
+	s[off] = '\0';
 	return s;
 }
 
-static char *child_text(xmlNodePtr parent, const char *name)
+/* *out is the text of the first child element of that name, or NULL when
+ * there is none; the return value tells absence from lack of memory. */
+static int child_text(xmlNodePtr parent, const char *name, char **out)
 {
 	xmlNodePtr c = child(parent, name);
 
-	return c ? text_of(c) : NULL;
+	*out = NULL;
+	if (!c)
+		return 0;
+	*out = text_of(c);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Exactly n digits, no sign or blank as strtol would allow. */
+static int digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
 int s3_parse_iso8601(const char *s, time_t *out)
 {
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	struct tm tm = {0};
+	int y, mo, d, h, mi, sec;
 	const char *p;
 
-	if (!s)
+	/* Hand-parsed rather than strptime, which takes blanks, one-digit
+	 * fields and out-of-range days that timegm would silently roll. */
+	if (!s || !out || strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':')
 		return -EINVAL;
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
+	y = digits(s, 4);
+	mo = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	h = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	sec = digits(s + 17, 2);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 60)
 		return -EINVAL;
+	if (d > mdays[mo - 1] + (mo == 2 && leap(y)))
+		return -EINVAL;
+	p = s + 19;
 	if (*p == '.') {
-		p++;
-		while (*p >= '0' && *p <= '9')
-			p++;
+		/* Fractional seconds: at least one digit, dropped. */
+		if (p[1] < '0' || p[1] > '9')
+			return -EINVAL;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
 	}
-	if (strcmp(p, "Z") && strcmp(p, "+00:00"))
+	if (p[0] != 'Z' || p[1] != '\0')
 		return -EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
 	*out = timegm(&tm);
 	return 0;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
+	uint64_t v = 0;
 
-	if (!s || *s < '0' || *s > '9')
+	if (!*s)
 		return -EPROTO;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -EPROTO : 0;
+	for (; *s; s++) {
+		unsigned int dig = (unsigned char)*s - '0';
+
+		if (dig > 9 || v > (UINT64_MAX - dig) / 10)
+			return -EPROTO;
+		v = v * 10 + dig;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Make room for one more element in a doubling array. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : first;
+	if (ncap < *cap || ncap > SIZE_MAX / elem)
+		return -ENOMEM;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
 }
 
 static int add_object(struct store_list *out, size_t *cap, xmlNodePtr c)
 {
-	struct store_list_entry *e;
-	char *key, *size, *lm, *etag;
-	int rc = 0;
+	struct store_list_entry e = {0};
+	char *size = NULL, *lm = NULL, *etag = NULL;
+	int rc;
 
-	if (out->n_objects == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		void *p = realloc(out->objects, ncap * sizeof(*out->objects));
-
-		if (!p)
-			return -ENOMEM;
-		out->objects = p;
-		*cap = ncap;
-	}
-	key = child_text(c, "Key");
-	if (!key)
-		return -EPROTO;
-	e = &out->objects[out->n_objects];
-	memset(e, 0, sizeof(*e));
-	size = child_text(c, "Size");
-	lm = child_text(c, "LastModified");
-	etag = child_text(c, "ETag");
-	if (etag && strlen(etag) < sizeof(e->etag))
-		strcpy(e->etag, etag);
-	free(etag);
-	if (size && parse_u64(size, &e->size))
+	rc = grow((void **)&out->objects, cap, out->n_objects, sizeof(*out->objects), 64);
+	if (!rc)
+		rc = child_text(c, "Key", &e.key);
+	/* S3 keys are never empty; an entry without one names nothing. */
+	if (!rc && (!e.key || !*e.key))
 		rc = -EPROTO;
-	if (lm && s3_parse_iso8601(lm, &e->last_modified))
-		e->last_modified = 0;
+	if (!rc)
+		rc = child_text(c, "Size", &size);
+	if (!rc)
+		rc = child_text(c, "LastModified", &lm);
+	if (!rc)
+		rc = child_text(c, "ETag", &etag);
+	if (!rc && size && parse_u64(size, &e.size))
+		rc = -EPROTO;
+	/* A missing or odd date only costs us the mtime, not the listing. */
+	if (!lm || s3_parse_iso8601(lm, &e.last_modified))
+		e.last_modified = 0;
+	/* An ETag too long for the slot is dropped, never cut short. */
+	if (etag && strlen(etag) < sizeof(e.etag))
+		strcpy(e.etag, etag);
 	free(size);
 	free(lm);
+	free(etag);
 	if (rc) {
-		free(key);
+		free(e.key);
 		return rc;
 	}
-	e->key = key;
-	out->n_objects++;
+	out->objects[out->n_objects++] = e;
 	return 0;
 }
 
 static int add_prefix(struct store_list *out, size_t *cap, xmlNodePtr c)
 {
-	char *p = child_text(c, "Prefix");
+	char *p;
+	int rc;
 
-	if (!p)
+	rc = grow((void **)&out->prefixes, cap, out->n_prefixes, sizeof(*out->prefixes), 16);
+	if (!rc)
+		rc = child_text(c, "Prefix", &p);
+	if (rc)
+		return rc;
+	if (!p || !*p) {
+		free(p);
 		return -EPROTO;
-	if (out->n_prefixes == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		void *np = realloc(out->prefixes, ncap * sizeof(*out->prefixes));
-
-		if (!np) {
-			free(p);
-			return -ENOMEM;
-		}
-		out->prefixes = np;
-		*cap = ncap;
 	}
 	out->prefixes[out->n_prefixes++] = p;
 	return 0;
@@ -185,21 +274,25 @@ int s3_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 		} else if (named(c, "IsTruncated")) {
 			char *t = text_of(c);
 
+			if (!t)
+				rc = -ENOMEM;
 			truncated = t && !strcmp(t, "true");
 			free(t);
 		} else if (named(c, "NextContinuationToken") && !token) {
 			token = text_of(c);
-			rc = token ? 0 : -ENOMEM;
+			if (!token)
+				rc = -ENOMEM;
 		}
 	}
 	xmlFreeDoc(doc);
 	if (!rc && truncated) {
-		/* A truncated page without a token would make us loop forever. */
+		/* A truncated page without a token would have us list forever. */
 		if (!token || !*token)
 			rc = -EPROTO;
 		out->next_token = token;
 		token = NULL;
 	}
+	/* On the last page a token, if any, is stale: it is not handed out. */
 	free(token);
 	if (rc)
 		store_list_free(out);
@@ -208,84 +301,103 @@ int s3_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 
 int s3_xml_parse_error(const char *xml, size_t len, char **code, char **message, char **request_id)
 {
+	char **outs[] = {code, message, request_id};
+	static const char *const names[] = {"Code", "Message", "RequestId"};
 	xmlDocPtr doc = parse(xml, len);
 	xmlNodePtr root = root_named(doc, "Error");
+	int rc = root ? 0 : -EPROTO;
 
-	if (code)
-		*code = NULL;
-	if (message)
-		*message = NULL;
-	if (request_id)
-		*request_id = NULL;
-	if (!root) {
-		xmlFreeDoc(doc);
-		return -EPROTO;
-	}
-	if (code)
-		*code = child_text(root, "Code");
-	if (message)
-		*message = child_text(root, "Message");
-	if (request_id)
-		*request_id = child_text(root, "RequestId");
+	for (size_t i = 0; i < 3; i++)
+		if (outs[i])
+			*outs[i] = NULL;
+	for (size_t i = 0; i < 3 && !rc; i++)
+		if (outs[i])
+			rc = child_text(root, names[i], outs[i]);
 	xmlFreeDoc(doc);
-	return 0;
+	if (rc) {
+		for (size_t i = 0; i < 3; i++) {
+			if (outs[i]) {
+				free(*outs[i]);
+				*outs[i] = NULL;
+			}
+		}
+	}
+	return rc;
 }
 
 int s3_xml_parse_upload_id(const char *xml, size_t len, char **upload_id)
 {
 	xmlDocPtr doc = parse(xml, len);
 	xmlNodePtr root = root_named(doc, "InitiateMultipartUploadResult");
-	char *id = root ? child_text(root, "UploadId") : NULL;
+	char *id = NULL;
+	int rc = root ? child_text(root, "UploadId", &id) : -EPROTO;
 
 	xmlFreeDoc(doc);
 	*upload_id = NULL;
-	if (!id || !*id) {
+	if (!rc && (!id || !*id))
+		rc = -EPROTO;
+	if (rc) {
 		free(id);
-		return -EPROTO;
+		return rc;
 	}
 	*upload_id = id;
 	return 0;
 }
 
-/* XML character data; control characters as numeric references. */
+/*
+ * XML character data. Control characters go out as numeric references, as
+ * S3 asks for keys: a raw CR would be read back as LF by any XML parser.
+ */
 static int append_escaped(struct buf *out, const char *s)
 {
+	const char *run = s;
 	int rc = 0;
 
 	for (; *s && !rc; s++) {
 		unsigned char c = *s;
+		const char *ent = NULL;
 
 		switch (c) {
 		case '&':
-			rc = buf_puts(out, "&amp;");
+			ent = "&amp;";
 			break;
 		case '<':
-			rc = buf_puts(out, "&lt;");
+			ent = "&lt;";
 			break;
 		case '>':
-			rc = buf_puts(out, "&gt;");
+			ent = "&gt;";
 			break;
 		case '"':
-			rc = buf_puts(out, "&quot;");
+			ent = "&quot;";
 			break;
 		case '\'':
-			rc = buf_puts(out, "&apos;");
+			ent = "&apos;";
 			break;
 		default:
-			if (c < 0x20)
-				rc = buf_printf(out, "&#x%X;", c);
-			else
-				rc = buf_append(out, s, 1);
+			if (c >= 0x20)
+				continue;
 		}
+		/* Plain bytes are copied by runs, not one call each. */
+		rc = buf_append(out, run, (size_t)(s - run));
+		if (!rc)
+			rc = ent ? buf_puts(out, ent) : buf_printf(out, "&#x%X;", c);
+		run = s + 1;
 	}
+	if (!rc)
+		rc = buf_append(out, run, (size_t)(s - run));
 	return rc;
 }
 
 int s3_xml_build_complete(struct buf *out, const char *const *etags, size_t n)
 {
-	int rc = buf_puts(out, "<CompleteMultipartUpload xmlns=\"" S3_NS "\">");
+	int rc;
 
+	if (n && !etags)
+		return -EINVAL;
+	rc = buf_puts(out, "<CompleteMultipartUpload xmlns=\"" S3_NS "\">");
 	for (size_t i = 0; i < n && !rc; i++) {
+		if (!etags[i])
+			return -EINVAL;
 		rc = buf_printf(out, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1);
 		if (!rc)
 			rc = append_escaped(out, etags[i]);
@@ -299,10 +411,15 @@ int s3_xml_build_complete(struct buf *out, const char *const *etags, size_t n)
 
 int s3_xml_build_delete(struct buf *out, const char *const *keys, size_t n)
 {
-	int rc = buf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-			       "<Delete xmlns=\"" S3_NS "\"><Quiet>true</Quiet>");
+	int rc;
 
+	if (n && !keys)
+		return -EINVAL;
+	rc = buf_puts(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+			   "<Delete xmlns=\"" S3_NS "\"><Quiet>true</Quiet>");
 	for (size_t i = 0; i < n && !rc; i++) {
+		if (!keys[i])
+			return -EINVAL;
 		rc = buf_puts(out, "<Object><Key>");
 		if (!rc)
 			rc = append_escaped(out, keys[i]);
@@ -318,22 +435,24 @@ int s3_xml_parse_delete_result(const char *xml, size_t len, size_t *n_errors, ch
 {
 	xmlDocPtr doc = parse(xml, len);
 	xmlNodePtr root = root_named(doc, "DeleteResult");
-	int rc = 0;
+	size_t n = 0;
+	int rc = root ? 0 : -EPROTO;
 
-	*n_errors = 0;
 	if (first_code)
 		*first_code = NULL;
-	if (!root) {
-		xmlFreeDoc(doc);
-		return -EPROTO;
-	}
-	for (xmlNodePtr c = root->children; c; c = c->next) {
+	for (xmlNodePtr c = root ? root->children : NULL; c && !rc; c = c->next) {
 		if (!named(c, "Error"))
 			continue;
-		if (!*n_errors && first_code)
-			*first_code = child_text(c, "Code");
-		(*n_errors)++;
+		if (!n && first_code)
+			rc = child_text(c, "Code", first_code);
+		n++;
 	}
 	xmlFreeDoc(doc);
+	if (rc && first_code) {
+		free(*first_code);
+		*first_code = NULL;
+	}
+	if (n_errors)
+		*n_errors = rc ? 0 : n;
 	return rc;
 }
