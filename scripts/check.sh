@@ -40,6 +40,9 @@ for variant in build build-asan; do
 	tests/integration/run.sh "$PWD/$variant/bucketfs" || status=1
 done
 
+step "packages (.deb, RPM, systemd unit)"
+tests/packaging/test_packages.sh || status=1
+
 step "result"
 if [ $status -eq 0 ]; then echo "all test groups passed"; else echo "some tests FAILED"; fi
 exit $status
