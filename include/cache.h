@@ -2,7 +2,8 @@
  * The cache layer: everything the fs layer asks of the store goes through
  * here. It forwards metadata calls and stages written files: a file that
  * is written is staged whole in a local file (under staging_dir) and
- * uploaded on flush, by one PUT or by a parallel multipart upload. Reads
+ * uploaded by one PUT at flush or, past multipart_threshold, by a parallel
+ * multipart upload whose parts leave while the file is being written. Reads
  * of unstaged files go through the block cache (blocks.h): shared blocks,
  * a read-ahead window that grows while reads are sequential, several GETs
  * in flight.
@@ -62,14 +63,20 @@ int cache_file_open(struct cache *c, const char *key, uint64_t size, const char 
 		    bool truncate, struct cache_file **out);
 int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
 		    size_t *got);
-int cache_file_write(struct cache_file *f, const char *key, const void *src, size_t len,
-		     uint64_t off);
+/* meta is what the object gets if its upload begins during this write
+ * (large files are uploaded while they are written). */
+int cache_file_write(struct cache_file *f, const char *key, const struct store_meta *meta,
+		     const void *src, size_t len, uint64_t off);
 int cache_file_truncate(struct cache_file *f, const char *key, uint64_t size);
 /* Load the whole object locally so it stays readable after the object is
  * deleted (unlink of an open file). */
 int cache_file_pin(struct cache_file *f, const char *key);
-/* Upload if dirty, with meta; on success the data is in the store. */
-int cache_file_flush(struct cache_file *f, const char *key, const struct store_meta *meta);
+/* Upload if dirty, with meta; on success the data is in the store.
+ * meta_changed: the metadata was set explicitly (chmod, utimens) since the
+ * file was opened, so it must be exactly meta even for an upload that
+ * began while the file was being written. */
+int cache_file_flush(struct cache_file *f, const char *key, const struct store_meta *meta,
+		     bool meta_changed);
 /* Forget local changes without uploading (the file was unlinked). */
 void cache_file_discard(struct cache_file *f);
 uint64_t cache_file_size(struct cache_file *f);

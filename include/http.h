@@ -9,6 +9,7 @@
 #define BUCKETFS_HTTP_H
 
 #include <curl/curl.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,9 +38,11 @@ struct http_request {
 	void *body_ctx;
 	uint64_t body_len;
 	bool has_body;
-	/* For GET: a successful body goes here instead of resp->body. When the
-	 * server ignores Range and answers 200, skip_on_200 bytes are dropped. */
-	void *dst;
+	/* For GET: a successful body is scattered over dst (dst_cnt pieces,
+	 * dst_len bytes in all) instead of going to resp->body. When the server
+	 * ignores Range and answers 200, skip_on_200 bytes are dropped. */
+	const struct iovec *dst;
+	int dst_cnt;
 	size_t dst_len;
 	uint64_t skip_on_200;
 	int retries; /* -1: the instance's setting */

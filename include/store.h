@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 /* POSIX attributes kept in object metadata (s3fs's x-amz-meta-* names). */
@@ -68,11 +69,12 @@ struct store_ops {
 	/* Attributes of one object. -ENOENT if absent. */
 	int (*head)(struct store *s, const char *key, struct store_obj *out);
 
-	/* Read up to len bytes at off into dst; *got is set to the count (short
-	 * at end of object, 0 past it). -ENOENT if the object is gone. With
-	 * if_match (an ETag), -ESTALE if the object is no longer that version,
-	 * so that pieces of two versions are never mixed. */
-	int (*get)(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
+	/* Read the bytes at off into the cnt buffers of dst, in order (one
+	 * ranged GET whatever cnt: blocks of a cache fill in place); *got is
+	 * set to the count (short at end of object, 0 past it). -ENOENT if the
+	 * object is gone. With if_match (an ETag), -ESTALE if the object is no
+	 * longer that version, so that pieces of two versions are never mixed. */
+	int (*get)(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
 		   size_t *got, const char *if_match);
 
 	/* Create or replace an object of len bytes given by read(ctx, ...).
@@ -100,13 +102,16 @@ struct store_ops {
 		    unsigned int max_keys, struct store_list *out);
 
 	/* Multipart upload: begin, add parts (numbered from 1, any order, from
-	 * several threads at once), then complete or abort. abort may fail on
-	 * stores that do not support it; callers ignore that. */
+	 * several threads at once; a part sent again replaces the earlier one,
+	 * but never send one part twice at the same time), then complete with
+	 * parts 1..n_parts, or abort. Both release u, whatever the outcome.
+	 * abort may fail on stores that do not support it; callers ignore
+	 * that. A part's bytes come from read(ctx, ...), offsets from 0. */
 	int (*upload_begin)(struct store *s, const char *key, const struct store_meta *meta,
 			    struct store_upload **out);
 	int (*upload_part)(struct store *s, struct store_upload *u, unsigned int part_no,
-			   const void *data, size_t len);
-	int (*upload_complete)(struct store *s, struct store_upload *u);
+			   store_reader_fn read, void *ctx, size_t len);
+	int (*upload_complete)(struct store *s, struct store_upload *u, unsigned int n_parts);
 	void (*upload_abort)(struct store *s, struct store_upload *u);
 
 	/* Check at mount time that the bucket exists and that keys under prefix
@@ -125,5 +130,14 @@ struct store {
 	size_t part_size_min; /* smallest part but the last */
 	unsigned int max_parts;
 };
+
+/* One buffer's worth of ops->get. */
+static inline int store_get(struct store *s, const char *key, uint64_t off, void *dst, size_t len,
+			    size_t *got, const char *if_match)
+{
+	struct iovec v = {dst, len};
+
+	return s->ops->get(s, key, off, &v, 1, got, if_match);
+}
 
 #endif

@@ -9,6 +9,7 @@
 #include <fuse_lowlevel.h>
 #include <libxml/parser.h>
 #include <signal.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,12 @@ int main(int argc, char **argv)
 	char *why = NULL;
 	int rc = 1;
 
+	/* Block-sized buffers come and go on many threads: a fixed mmap
+	 * threshold hands them back to the system when freed (glibc would
+	 * otherwise raise it and keep them in per-thread arenas), and few
+	 * arenas keep fragmentation down, so memory stays near cache_size. */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
+	mallopt(M_ARENA_MAX, 4);
 	if (options_parse(argc, argv, &opts, &why)) {
 		fprintf(stderr, "bucketfs: %s (see bucketfs --help)\n", why);
 		free(why);

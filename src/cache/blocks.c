@@ -182,17 +182,14 @@ static size_t block_len(const struct blocks *b, uint64_t size, uint64_t idx)
 static void fetch_run(struct blocks *b, const char *key, const char *etag, uint64_t off,
 		      struct block **blocks, size_t n)
 {
-	size_t total = 0, got = 0, pos = 0;
-	char *buf;
+	struct iovec iov[BLOCKS_MAX_RUN] = {{0}};
+	size_t got = 0, pos = 0;
 	int rc;
 
+	/* One GET straight into the blocks: no buffer beside the cache. */
 	for (size_t i = 0; i < n; i++)
-		total += blocks[i]->cap;
-	buf = n == 1 ? blocks[0]->data : malloc(total ? total : 1);
-	if (!buf)
-		rc = -ENOMEM;
-	else
-		rc = b->store->ops->get(b->store, key, off, total, buf, &got, etag);
+		iov[i] = (struct iovec){blocks[i]->data, blocks[i]->cap};
+	rc = b->store->ops->get(b->store, key, off, iov, (int)n, &got, etag);
 
 	pthread_mutex_lock(&b->lock);
 	for (size_t i = 0; i < n; i++) {
@@ -204,8 +201,6 @@ static void fetch_run(struct blocks *b, const char *key, const char *etag, uint6
 			continue;
 		}
 		bl->len = got > pos ? (got - pos < bl->cap ? got - pos : bl->cap) : 0;
-		if (n > 1)
-			memcpy(bl->data, buf + pos, bl->len);
 		pos += bl->cap;
 		bl->state = BLOCK_READY;
 	}
@@ -213,8 +208,6 @@ static void fetch_run(struct blocks *b, const char *key, const char *etag, uint6
 		b->stats.fetched_bytes += got;
 	pthread_cond_broadcast(&b->changed);
 	pthread_mutex_unlock(&b->lock);
-	if (n > 1)
-		free(buf);
 }
 
 static void *fetch_worker(void *arg)
@@ -441,7 +434,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	last = (off + len - 1) / bs;
 	if (last - first >= sizeof(held) / sizeof(*held)) {
 		/* Larger than we pin at once: read it straight through. */
-		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
+		return store_get(b->store, key, off, dst, len, got, etag);
 	}
 	obj = obj_name(key, etag);
 	if (!obj)
@@ -456,7 +449,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 		free(obj);
 		b->stats.misses++;
 		metrics_add(cache_misses, 1);
-		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
+		return store_get(b->store, key, off, dst, len, got, etag);
 	}
 	for (uint64_t idx = first; idx <= last && !rc; idx++) {
 		struct block_id id = {obj_hash, idx};
@@ -538,7 +531,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	pthread_mutex_unlock(&b->lock);
 	free(obj);
 	if (rc == -EEXIST)
-		return b->store->ops->get(b->store, key, off, len, dst, got, etag);
+		return store_get(b->store, key, off, dst, len, got, etag);
 	return rc;
 }
 

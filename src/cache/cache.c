@@ -12,6 +12,10 @@
  * The first write or truncate moves remote -> staged (downloading the
  * object unless it is being truncated to zero). A staging file whose
  * upload failed is left on disk when the file is closed, never deleted.
+ *
+ * A dirty file larger than multipart_threshold has an upload stream
+ * (upload.h): its parts leave while the file is still being written, and
+ * flush sends what is left and completes it.
  */
 #include "cache.h"
 
@@ -28,6 +32,7 @@
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
+#include "upload.h"
 
 #define CACHE_LOAD_CHUNK (8u << 20)
 
@@ -36,19 +41,21 @@ struct cache {
 	struct cache_conf conf;
 	char *staging_dir;
 	struct blocks *blocks;
+	struct uploader *uploader;
 };
 
 struct cache_file {
 	struct cache *c;
 	pthread_mutex_t lock;
-	int fd;		   /* staging file, -1 while remote; protected by lock */
-	char *stage_path;  /* protected by lock */
-	bool loaded;	   /* stage holds the whole object; protected by lock */
-	bool dirty;	   /* protected by lock */
-	uint64_t size;	   /* protected by lock */
-	char etag[80];	   /* version being read while remote; protected by lock */
-	uint64_t next_off; /* where a sequential reader reads next; protected by lock */
-	uint64_t window;   /* current read-ahead; protected by lock */
+	int fd;			      /* staging file, -1 while remote; protected by lock */
+	char *stage_path;	      /* protected by lock */
+	bool loaded;		      /* stage holds the whole object; protected by lock */
+	bool dirty;		      /* protected by lock */
+	uint64_t size;		      /* protected by lock */
+	char etag[80];		      /* version being read while remote; protected by lock */
+	uint64_t next_off;	      /* where a sequential reader reads next; protected by lock */
+	uint64_t window;	      /* current read-ahead; protected by lock */
+	struct upload_stream *stream; /* multipart upload being filled; protected by lock */
 };
 
 static int cache_mkdir_p(const char *path)
@@ -105,6 +112,11 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 						 .block_size = conf->block_size,
 						 .fetch_threads = conf->fetch_threads},
 			   &c->blocks);
+	if (!rc) {
+		rc = uploader_create(store, conf->upload_threads, &c->uploader);
+		if (rc)
+			blocks_destroy(c->blocks);
+	}
 	if (rc) {
 		*why = strdup("cannot start the block cache");
 		free(c->staging_dir);
@@ -128,6 +140,7 @@ void cache_destroy(struct cache *c)
 		 (unsigned long long)st.prefetched_blocks, (unsigned long long)st.evicted_blocks,
 		 (unsigned long long)(st.fetched_bytes >> 20));
 	blocks_destroy(c->blocks);
+	uploader_destroy(c->uploader);
 	free(c->staging_dir);
 	free(c);
 }
@@ -207,7 +220,7 @@ int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, s
 
 	if (!p)
 		return -ENOMEM;
-	rc = c->store->ops->get(c->store, key, 0, max, p, len, NULL);
+	rc = store_get(c->store, key, 0, p, max, len, NULL);
 	if (rc) {
 		free(p);
 		return rc;
@@ -394,8 +407,53 @@ out:
 	return rc;
 }
 
-int cache_file_write(struct cache_file *f, const char *key, const void *src, size_t len,
-		     uint64_t off)
+/* The part size for an upload of a file of size bytes. */
+static uint64_t cache_part_size(const struct cache *c, uint64_t size)
+{
+	const struct store *s = c->store;
+	uint64_t ps = c->conf.part_size, min_part = (size + s->max_parts - 1) / s->max_parts;
+
+	if (ps < s->part_size_min)
+		ps = s->part_size_min;
+	/* Grow parts so that the object fits in the store's part count. */
+	if (ps < min_part)
+		ps = (min_part + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+	return ps;
+}
+
+/* Drop the upload stream, if any. Called with f->lock held. */
+static void cache_stream_drop(struct cache_file *f)
+{
+	if (f->stream)
+		upload_stream_abort(f->stream);
+	f->stream = NULL;
+}
+
+/*
+ * After a write of [off, end): once the file is past the multipart
+ * threshold, send the parts the writer has finished. A failure here is
+ * not the writer's: flush sends the parts again. Called with f->lock held.
+ */
+static void cache_stream_write(struct cache_file *f, const char *key, const struct store_meta *meta,
+			       uint64_t off, uint64_t end)
+{
+	struct cache *c = f->c;
+
+	if (f->stream) {
+		upload_stream_dirty(f->stream, off, end - off);
+	} else {
+		if (f->size <= c->conf.multipart_threshold)
+			return;
+		if (upload_stream_begin(c->uploader, key, meta, f->fd, cache_part_size(c, f->size),
+					&f->stream))
+			return;
+		off = 0; /* all of it is new to this upload */
+	}
+	upload_stream_send(f->stream, off, end);
+}
+
+int cache_file_write(struct cache_file *f, const char *key, const struct store_meta *meta,
+		     const void *src, size_t len, uint64_t off)
 {
 	ssize_t n;
 	int rc;
@@ -412,6 +470,7 @@ int cache_file_write(struct cache_file *f, const char *key, const void *src, siz
 	if (off + (uint64_t)n > f->size)
 		f->size = off + (uint64_t)n;
 	f->dirty = true;
+	cache_stream_write(f, key, meta, off, off + (uint64_t)n);
 out:
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -435,6 +494,9 @@ static int cache_truncate_locked(struct cache_file *f, const char *key, uint64_t
 		return rc;
 	if (ftruncate(f->fd, (off_t)size))
 		return -errno;
+	if (f->stream)
+		upload_stream_dirty(f->stream, size < f->size ? size : f->size,
+				    size < f->size ? f->size - size : size - f->size);
 	f->size = size;
 	f->dirty = true;
 	return 0;
@@ -468,105 +530,48 @@ static ssize_t cache_fd_read(void *ctx, void *dst, size_t len, uint64_t off)
 	return n < 0 ? -errno : n;
 }
 
-/* Parallel multipart upload: upload_threads workers take part numbers in
- * turn; the first error stops them all. */
-struct cache_upload {
-	struct cache_file *f;
-	struct store_upload *u;
-	uint64_t part_size;
-	unsigned int n_parts;
-	pthread_mutex_t lock;
-	unsigned int next_part; /* protected by lock */
-	int error;		/* protected by lock */
-};
-
-static void *cache_upload_worker(void *arg)
+static bool cache_meta_equal(const struct store_meta *a, const struct store_meta *b)
 {
-	struct cache_upload *up = arg;
-	struct store *s = up->f->c->store;
-	char *part = malloc(up->part_size);
-
-	for (;;) {
-		unsigned int no;
-		uint64_t off;
-		size_t len;
-		ssize_t n;
-		int rc;
-
-		pthread_mutex_lock(&up->lock);
-		if (!part && !up->error)
-			up->error = -ENOMEM;
-		no = up->error || up->next_part > up->n_parts ? 0 : up->next_part++;
-		pthread_mutex_unlock(&up->lock);
-		if (!no)
-			break;
-		off = (uint64_t)(no - 1) * up->part_size;
-		len = up->f->size - off < up->part_size ? up->f->size - off : up->part_size;
-		n = pread(up->f->fd, part, len, (off_t)off);
-		if (n != (ssize_t)len)
-			rc = n < 0 ? -errno : -EIO;
-		else
-			rc = s->ops->upload_part(s, up->u, no, part, len);
-		if (rc) {
-			pthread_mutex_lock(&up->lock);
-			if (!up->error)
-				up->error = rc;
-			pthread_mutex_unlock(&up->lock);
-		}
-	}
-	free(part);
-	return NULL;
+	return a->has_mode == b->has_mode && a->has_uid == b->has_uid && a->has_gid == b->has_gid &&
+	       a->has_mtime == b->has_mtime && (!a->has_mode || a->mode == b->mode) &&
+	       (!a->has_uid || a->uid == b->uid) && (!a->has_gid || a->gid == b->gid) &&
+	       (!a->has_mtime ||
+		(a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec));
 }
 
+/* Finish (or start and finish) the file's multipart upload. Called with
+ * f->lock held. */
 static int cache_upload_multipart(struct cache_file *f, const char *key,
-				  const struct store_meta *meta)
+				  const struct store_meta *meta, bool meta_changed)
 {
-	struct store *s = f->c->store;
-	struct cache_upload up = {.f = f, .next_part = 1};
-	pthread_t threads[64];
-	unsigned int n_threads, i, started = 0;
-	uint64_t min_part;
+	struct cache *c = f->c;
+	struct store *s = c->store;
+	struct store_meta begun;
 	int rc;
 
-	up.part_size = f->c->conf.part_size;
-	if (up.part_size < s->part_size_min)
-		up.part_size = s->part_size_min;
-	/* Grow parts so that the object fits in the store's part count. */
-	min_part = (f->size + s->max_parts - 1) / s->max_parts;
-	if (up.part_size < min_part)
-		up.part_size = min_part;
-	up.n_parts = (unsigned int)((f->size + up.part_size - 1) / up.part_size);
-	n_threads = f->c->conf.upload_threads;
-	if (n_threads > 64)
-		n_threads = 64;
-	if (n_threads > up.n_parts)
-		n_threads = up.n_parts;
-	if (n_threads == 0)
-		n_threads = 1;
-
-	rc = s->ops->upload_begin(s, key, meta, &up.u);
-	if (rc)
-		return rc;
-	pthread_mutex_init(&up.lock, NULL);
-	for (i = 0; i < n_threads; i++) {
-		if (pthread_create(&threads[i], NULL, cache_upload_worker, &up))
-			break;
-		started++;
+	/* A stream for another key (renamed while open) or with parts too
+	 * small for the file's size now starts over. */
+	if (f->stream && (strcmp(upload_stream_key(f->stream), key) ||
+			  f->size > upload_stream_part_size(f->stream) * s->max_parts))
+		cache_stream_drop(f);
+	if (!f->stream) {
+		rc = upload_stream_begin(c->uploader, key, meta, f->fd, cache_part_size(c, f->size),
+					 &f->stream);
+		if (rc)
+			return rc;
 	}
-	if (!started)
-		cache_upload_worker(&up);
-	for (i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	pthread_mutex_destroy(&up.lock);
-	rc = up.error;
-	if (rc) {
-		s->ops->upload_abort(s, up.u);
-		return rc;
-	}
-	return s->ops->upload_complete(s, up.u);
+	begun = *upload_stream_meta(f->stream);
+	rc = upload_stream_finish(&f->stream, f->size);
+	/* The object took its metadata when the upload began; a chmod or
+	 * utimens since then is applied now. Writes alone do not count: the
+	 * stored mtime is when the upload began, as for S3's Last-Modified. */
+	if (!rc && meta && meta_changed && !cache_meta_equal(&begun, meta))
+		rc = s->ops->copy(s, key, key, meta);
+	return rc;
 }
 
-int cache_file_flush(struct cache_file *f, const char *key, const struct store_meta *meta)
+int cache_file_flush(struct cache_file *f, const char *key, const struct store_meta *meta,
+		     bool meta_changed)
 {
 	struct store *s = f->c->store;
 	int rc = 0;
@@ -575,10 +580,12 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 	if (!f->dirty)
 		goto out;
 	blocks_forget(f->c->blocks, key);
-	if (f->size > f->c->conf.multipart_threshold)
-		rc = cache_upload_multipart(f, key, meta);
-	else
+	if (f->size > f->c->conf.multipart_threshold) {
+		rc = cache_upload_multipart(f, key, meta, meta_changed);
+	} else {
+		cache_stream_drop(f); /* truncated below the threshold */
 		rc = s->ops->put(s, key, meta, cache_fd_read, f, f->size);
+	}
 	if (rc) {
 		metrics_add(upload_failures, 1);
 		log_err("upload of '%s' (%llu bytes) failed: %s; the data stays in %s", key,
@@ -595,6 +602,7 @@ out:
 void cache_file_discard(struct cache_file *f)
 {
 	pthread_mutex_lock(&f->lock);
+	cache_stream_drop(f);
 	f->dirty = false;
 	pthread_mutex_unlock(&f->lock);
 }
@@ -621,6 +629,7 @@ bool cache_file_dirty(struct cache_file *f)
 
 void cache_file_close(struct cache_file *f, const char *key)
 {
+	cache_stream_drop(f);
 	if (f->fd >= 0) {
 		close(f->fd);
 		if (f->dirty)

@@ -465,7 +465,7 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 		goto out;
 
 	if (cache_file_dirty(f)) {
-		rc = cache_file_flush(f, key.data, &meta);
+		rc = cache_file_flush(f, key.data, &meta, meta_only);
 		meta_only = false;
 		uploaded = true;
 	}
@@ -694,15 +694,20 @@ out:
 	fuse_reply_err(req, -rc);
 }
 
-static struct cache_file *fs_file_key(struct fs *fs, fuse_ino_t ino, struct buf *key)
+/* An open inode's file and key, and its metadata if meta is not NULL. */
+static struct cache_file *fs_file_key(struct fs *fs, fuse_ino_t ino, struct buf *key,
+				      struct store_meta *meta)
 {
 	struct cache_file *f = NULL;
 	struct inode *i;
 
 	pthread_mutex_lock(&fs->lock);
 	i = inode_get(&fs->table, ino);
-	if (i && i->file && !inode_key(i, fs->prefix, key))
+	if (i && i->file && !inode_key(i, fs->prefix, key)) {
 		f = i->file;
+		if (meta)
+			fs_meta_of(i, meta);
+	}
 	pthread_mutex_unlock(&fs->lock);
 	return f;
 }
@@ -719,7 +724,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)fi;
 	buf_init(&key, 8192);
-	f = fs_file_key(fs, ino, &key);
+	f = fs_file_key(fs, ino, &key, NULL);
 	data = malloc(size ? size : 1);
 	if (!f || !data) {
 		rc = f ? -ENOMEM : -EBADF;
@@ -738,6 +743,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 		     struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	struct store_meta meta;
 	struct cache_file *f;
 	struct inode *i;
 	struct buf key;
@@ -745,8 +751,8 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 
 	(void)fi;
 	buf_init(&key, 8192);
-	f = fs_file_key(fs, ino, &key);
-	rc = f ? cache_file_write(f, key.data, data, size, (uint64_t)off) : -EBADF;
+	f = fs_file_key(fs, ino, &key, &meta);
+	rc = f ? cache_file_write(f, key.data, &meta, data, size, (uint64_t)off) : -EBADF;
 	buf_free(&key);
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -883,7 +889,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			if (i)
 				fs_meta_of(i, &meta);
 			pthread_mutex_unlock(&fs->lock);
-			rc = i ? cache_file_flush(tmp, key.data, &meta) : -ENOENT;
+			rc = i ? cache_file_flush(tmp, key.data, &meta, false) : -ENOENT;
 		}
 		if (tmp)
 			cache_file_close(tmp, key.data);

@@ -165,6 +165,24 @@ static size_t http_header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/* Copy n bytes into the request's pieces at offset pos of the whole. */
+static void http_scatter(const struct http_request *req, size_t pos, const char *src, size_t n)
+{
+	for (int i = 0; i < req->dst_cnt && n; i++) {
+		size_t len = req->dst[i].iov_len, k;
+
+		if (pos >= len) {
+			pos -= len;
+			continue;
+		}
+		k = len - pos < n ? len - pos : n;
+		memcpy((char *)req->dst[i].iov_base + pos, src, k);
+		src += k;
+		n -= k;
+		pos = 0;
+	}
+}
+
 static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct http_xfer *x = userp;
@@ -184,11 +202,11 @@ static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 			/* The server sent more than we asked for: keep what fits
 			 * and stop the transfer; http_execute treats a full dst
 			 * as success. */
-			memcpy((char *)req->dst + resp->dst_got, data + consumed, room);
+			http_scatter(req, resp->dst_got, data + consumed, room);
 			resp->dst_got += room;
 			return 0;
 		}
-		memcpy((char *)req->dst + resp->dst_got, data + consumed, n - consumed);
+		http_scatter(req, resp->dst_got, data + consumed, n - consumed);
 		resp->dst_got += n - consumed;
 		return n;
 	}

@@ -412,14 +412,18 @@ out:
 	return rc;
 }
 
-static int s3_get(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
+static int s3_get(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
 		  size_t *got, const char *if_match)
 {
-	struct http_request req = {.retries = -1, .dst = dst, .dst_len = len, .skip_on_200 = off};
+	struct http_request req = {.retries = -1, .dst = dst, .dst_cnt = cnt, .skip_on_200 = off};
 	struct http_response resp;
 	struct s3_call call;
+	size_t len = 0;
 	int rc;
 
+	for (int i = 0; i < cnt; i++)
+		len += dst[i].iov_len;
+	req.dst_len = len;
 	*got = 0;
 	if (!len)
 		return 0;
@@ -724,11 +728,13 @@ static int s3_upload_call(struct s3 *s3, struct s3_call *call, const char *metho
 }
 
 static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int part_no,
-			  const void *data, size_t len)
+			  store_reader_fn read, void *ctx, size_t len)
 {
-	struct http_request req = {
-		.retries = -1, .has_body = true, .read_body = http_mem_read, .body_len = len};
-	struct http_mem mem = {data, len};
+	struct http_request req = {.retries = -1,
+				   .has_body = true,
+				   .read_body = read,
+				   .body_ctx = ctx,
+				   .body_len = len};
 	struct http_response resp;
 	struct s3_call call;
 	char etag[128];
@@ -736,7 +742,6 @@ static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int 
 
 	if (part_no == 0 || part_no > S3_MAX_PARTS)
 		return -EFBIG;
-	req.body_ctx = &mem;
 	rc = s3_upload_call(s3_of(s), &call, "PUT", u, part_no);
 	if (rc)
 		goto out;
@@ -791,7 +796,7 @@ static void s3_upload_free(struct store_upload *u)
 	free(u);
 }
 
-static int s3_upload_complete(struct store *s, struct store_upload *u)
+static int s3_upload_complete(struct store *s, struct store_upload *u, unsigned int n_parts)
 {
 	struct http_request req = {.retries = -1, .has_body = true, .read_body = http_mem_read};
 	struct http_response resp;
@@ -802,15 +807,15 @@ static int s3_upload_complete(struct store *s, struct store_upload *u)
 	unsigned int i;
 	int rc = 0;
 
-	for (i = 0; i < u->n_etags; i++) {
-		if (!u->etags[i]) {
+	for (i = 0; i < n_parts; i++) {
+		if (i >= u->n_etags || !u->etags[i]) {
 			log_err("S3 multipart '%s': part %u missing at completion", u->key, i + 1);
 			s3_upload_free(u);
 			return -EIO;
 		}
 	}
 	buf_init(&body, 4u << 20);
-	rc = s3_xml_build_complete(&body, (const char *const *)u->etags, u->n_etags);
+	rc = s3_xml_build_complete(&body, (const char *const *)u->etags, n_parts);
 	if (!rc)
 		rc = s3_upload_call(s3_of(s), &call, "POST", u, 0);
 	else

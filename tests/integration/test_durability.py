@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 import signal
+import time
 
 import pytest
 
@@ -68,6 +69,27 @@ def test_small_parts_option(mount_factory, s3, bucket, server):
         f.write(data)
     assert server.requests("PUT part") - parts == 3
     assert get_object(s3, bucket, "f") == data
+
+
+def test_parts_leave_while_writing(mount_factory, s3, bucket, server):
+    # A large file streams out while it is written: parts are in the bucket
+    # before close, and a part written again is sent again.
+    m = mount_factory(bucket, opts=["multipart_threshold=5M", "part_size=5M"])
+    data = bytearray(os.urandom(30 << 20))
+    parts = server.requests("PUT part")
+    with open(m.p("stream"), "wb") as f:
+        f.write(data)
+        f.flush()
+        deadline = time.time() + 60
+        while server.requests("PUT part") - parts < 6 and time.time() < deadline:
+            time.sleep(0.1)
+        assert server.requests("PUT part") - parts == 6, "parts did not leave before close"
+        patch = os.urandom(4096)
+        f.seek((7 << 20) + 5)
+        f.write(patch)
+        data[(7 << 20) + 5:(7 << 20) + 5 + 4096] = patch
+    assert server.requests("PUT part") - parts == 7  # part 2, again
+    assert get_object(s3, bucket, "stream") == bytes(data)
 
 
 def test_failed_upload_reported_and_kept(mount_factory, server, s3, bucket):

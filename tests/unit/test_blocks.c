@@ -19,19 +19,29 @@ static uint64_t bytes;
 static const char *current_etag = "\"v1\"";
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int mem_get(struct store *s, const char *key, uint64_t off, size_t len, void *dst,
+static int mem_get(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
 		   size_t *got, const char *if_match)
 {
+	size_t len = 0;
+
 	(void)s;
 	(void)key;
+	for (int i = 0; i < cnt; i++)
+		len += dst[i].iov_len;
 	pthread_mutex_lock(&lock);
 	gets++;
 	bytes += len;
 	pthread_mutex_unlock(&lock);
 	if (if_match && strcmp(if_match, current_etag))
 		return -ESTALE;
-	*got = off >= SIZE ? 0 : (SIZE - off < len ? SIZE - off : len);
-	memcpy(dst, object + off, *got);
+	*got = 0;
+	for (int i = 0; i < cnt && off < SIZE; i++) {
+		size_t n = SIZE - off < dst[i].iov_len ? SIZE - off : dst[i].iov_len;
+
+		memcpy(dst[i].iov_base, object + off, n);
+		off += n;
+		*got += n;
+	}
 	return 0;
 }
 
