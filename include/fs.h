@@ -21,6 +21,8 @@ struct fs_conf {
 	mode_t file_mode; /* permission bits for objects without metadata */
 	mode_t dir_mode;
 	bool read_only;
+	unsigned int stat_ttl; /* seconds attributes are trusted (kernel and ours) */
+	unsigned int list_ttl; /* seconds a listing answers lookups; 0: off */
 };
 
 struct fs;

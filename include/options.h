@@ -51,6 +51,10 @@ struct bfs_options {
 	uint64_t readahead_max;	    /* default 64 MiB */
 	unsigned int fetch_threads; /* default 8 */
 
+	/* Metadata caching, seconds. */
+	unsigned int stat_ttl; /* default 1 */
+	unsigned int list_ttl; /* default 10 */
+
 	/* Presentation. */
 	bool read_only;
 	bool has_uid, has_gid;

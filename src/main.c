@@ -202,6 +202,8 @@ int main(int argc, char **argv)
 	fconf.file_mode = opts.file_mode ? opts.file_mode : 0666 & ~opts.umask;
 	fconf.dir_mode = opts.dir_mode ? opts.dir_mode : 0777 & ~opts.umask;
 	fconf.read_only = opts.read_only;
+	fconf.stat_ttl = opts.stat_ttl;
+	fconf.list_ttl = opts.list_ttl;
 	log_init(opts.log_level, true);
 	fs = fs_create(cache, &fconf);
 	if (!fs) {

@@ -76,6 +76,10 @@ static const struct opt_def opt_defs[] = {
 	 "largest read-ahead of a sequential reader (default 64M)"},
 	{"fetch_threads=", OPT_UINT, F(fetch_threads), 1, 64, "N",
 	 "parallel read-ahead requests (default 8)"},
+	{"stat_ttl=", OPT_UINT, F(stat_ttl), 0, 86400, "SECS",
+	 "how long attributes are trusted before asking the store again (default 1)"},
+	{"list_ttl=", OPT_UINT, F(list_ttl), 0, 86400, "SECS",
+	 "how long a directory listing answers lookups and readdir (default 10; 0: off)"},
 	{"uid=", OPT_SPECIAL, 0, 0, 0, "UID", "owner of every file (default: the mounting user)"},
 	{"gid=", OPT_SPECIAL, 0, 0, 0, "GID", "group of every file (default: the mounting group)"},
 	{"umask=", OPT_SPECIAL, 0, 0, 0, "MASK", "permission bits to clear (octal, default 022)"},
@@ -484,14 +488,15 @@ static void set_defaults(struct bfs_options *o)
 	o->connect_timeout = 10;
 	o->request_timeout = 60;
 	o->multipart_threshold = 64ULL << 20;
-	/* The AWS CLI's choice: 8 MiB parts, several at once. Parts are
-	 * buffered in memory: 8 x 8 MiB. */
+	/* The AWS CLI's choice: 8 MiB parts, several at once. */
 	o->part_size = 8ULL << 20;
 	o->upload_threads = 8;
 	o->cache_size = 256ULL << 20;
 	o->block_size = 1ULL << 20;
 	o->readahead_max = 64ULL << 20;
 	o->fetch_threads = 8;
+	o->stat_ttl = 1;
+	o->list_ttl = 10;
 	o->umask = 022;
 	o->log_level = LOG_NOTICE;
 	o->uid = getuid();

@@ -22,18 +22,20 @@
 
 #include "inode.h"
 #include "metrics.h"
+#include "dircache.h"
 #include "prefetch.h"
 #include "log.h"
 
-#define FS_NAME_MAX	255
-#define FS_TIMEOUT	1.0 /* seconds the kernel may cache entries and attributes */
-#define FS_SYMLINK_MAX	4096
-#define FS_EMPTY_MARKER ".empty"
-#define FS_UNKNOWN_INO	0xffffffffu /* readdir: the kernel looks entries up itself */
+#define FS_NAME_MAX	  255
+#define FS_DIRCACHE_NAMES 100000 /* names in all cached listings */
+#define FS_SYMLINK_MAX	  4096
+#define FS_EMPTY_MARKER	  ".empty"
+#define FS_UNKNOWN_INO	  0xffffffffu /* readdir: the kernel looks entries up itself */
 
 struct fs {
 	struct cache *cache;
 	struct prefetch *prefetch; /* attributes HEADed ahead of ls -l */
+	struct dircache *dircache; /* listings: negative lookups, readdir */
 	int failed_at_exit;	   /* files not uploaded by the destroy op */
 	struct fs_conf conf;
 	char *prefix;
@@ -79,7 +81,9 @@ struct fs *fs_create(struct cache *cache, const struct fs_conf *conf)
 	fs->conf = *conf;
 	fs->prefix = strdup(conf->prefix ? conf->prefix : "");
 	fs->prefetch = prefetch_create(cache);
-	if (!fs->prefix || !fs->prefetch || inode_table_init(&fs->table)) {
+	fs->dircache = dircache_create(conf->list_ttl, FS_DIRCACHE_NAMES);
+	if (!fs->prefix || !fs->prefetch || !fs->dircache || inode_table_init(&fs->table)) {
+		dircache_destroy(fs->dircache);
 		prefetch_destroy(fs->prefetch);
 		free(fs->prefix);
 		free(fs);
@@ -118,6 +122,7 @@ void fs_destroy(struct fs *fs)
 	}
 	inode_table_free(&fs->table);
 	prefetch_destroy(fs->prefetch);
+	dircache_destroy(fs->dircache);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs->prefix);
 	free(fs);
@@ -151,8 +156,8 @@ static void fs_entry_of(struct fs *fs, const struct inode *i, struct fuse_entry_
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = i->ino;
-	e->attr_timeout = FS_TIMEOUT;
-	e->entry_timeout = FS_TIMEOUT;
+	e->attr_timeout = fs->conf.stat_ttl;
+	e->entry_timeout = fs->conf.stat_ttl;
 	fs_stat_of(fs, i, &e->attr);
 }
 
@@ -267,6 +272,89 @@ out:
 	return rc;
 }
 
+/* Split a key ("a/b/c", or "a/b/c/" for a directory) into its directory's
+ * key ("a/b/") and its name ("c"). */
+static int fs_split_key(const char *key, struct buf *dkey, struct buf *name)
+{
+	size_t len = strlen(key);
+	const char *slash;
+
+	if (len && key[len - 1] == '/')
+		len--;
+	slash = memrchr(key, '/', len);
+	if (slash) {
+		int rc = buf_append(dkey, key, (size_t)(slash - key) + 1);
+
+		if (rc)
+			return rc;
+		return buf_append(name, slash + 1, len - (size_t)(slash - key) - 1);
+	}
+	return buf_append(name, key, len) ? -ENOMEM : buf_puts(dkey, "");
+}
+
+/* A change made through this mount, applied to the cached listing of key's
+ * directory: key was added (as type) or removed. */
+static void fs_listing_change(struct fs *fs, const char *key, mode_t type, bool added)
+{
+	struct buf dkey, name;
+
+	buf_init(&dkey, 8192);
+	buf_init(&name, 8192);
+	if (fs_split_key(key, &dkey, &name)) {
+		/* Out of memory: forgetting is always safe. */
+		dircache_forget_tree(fs->dircache, "");
+	} else if (added) {
+		dircache_add_name(fs->dircache, dkey.data, name.data, type);
+	} else {
+		dircache_remove_name(fs->dircache, dkey.data, name.data);
+	}
+	buf_free(&dkey);
+	buf_free(&name);
+}
+
+/* A directory known from a listing: its marker's metadata if it has one. */
+static int fs_stat_dir(struct fs *fs, const char *key, struct fs_remote *r)
+{
+	struct store_obj obj;
+	struct buf dkey;
+	int rc;
+
+	buf_init(&dkey, 8192);
+	rc = buf_printf(&dkey, "%s/", key);
+	if (!rc)
+		rc = cache_head(fs->cache, dkey.data, &obj);
+	if (rc == -ENOENT) {
+		memset(&obj, 0, sizeof(obj)); /* implicit: a prefix without a marker */
+		rc = 0;
+	}
+	if (!rc)
+		fs_remote_from_obj(fs, &obj, S_IFDIR, r);
+	buf_free(&dkey);
+	return rc;
+}
+
+/* Resolve a key, asking the cached listing of its directory first: a name
+ * not in a fresh listing does not exist, and a directory in one needs no
+ * LIST. */
+static int fs_stat_key(struct fs *fs, const char *key, struct fs_remote *r)
+{
+	struct dircache_entry e;
+	struct buf dkey, name;
+	int hit = -1;
+
+	buf_init(&dkey, 8192);
+	buf_init(&name, 8192);
+	if (!fs_split_key(key, &dkey, &name))
+		hit = dircache_lookup(fs->dircache, dkey.data, name.data, &e);
+	buf_free(&dkey);
+	buf_free(&name);
+	if (hit == 0)
+		return -ENOENT;
+	if (hit == 1 && S_ISDIR(e.type))
+		return fs_stat_dir(fs, key, r);
+	return fs_stat_remote(fs, key, r);
+}
+
 static bool fs_name_ok(const char *name, int *err)
 {
 	if (strlen(name) > FS_NAME_MAX) {
@@ -329,7 +417,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (prefetch_take(fs->prefetch, parent, key.data, &obj) == 0)
 		fs_remote_from_head(fs, &obj, &r);
 	else
-		rc = fs_stat_remote(fs, key.data, &r);
+		rc = fs_stat_key(fs, key.data, &r);
 	if (rc)
 		goto out;
 
@@ -356,7 +444,7 @@ out:
 	if (rc == -ENOENT) {
 		/* A negative entry the kernel may cache briefly. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = FS_TIMEOUT;
+		e.entry_timeout = fs->conf.stat_ttl;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -415,7 +503,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Refresh a closed file's attributes once the kernel's copy expired,
 	 * so changes made by other clients show. */
 	if (!S_ISDIR(i->mode) && !i->local && !i->open_count && !i->unlinked &&
-	    time(NULL) - i->attr_time >= (time_t)FS_TIMEOUT) {
+	    time(NULL) - i->attr_time >= (time_t)fs->conf.stat_ttl) {
 		rc = inode_key(i, fs->prefix, &key);
 		pthread_mutex_unlock(&fs->lock);
 		if (!rc)
@@ -436,7 +524,7 @@ out_unlock:
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, FS_TIMEOUT);
+		fuse_reply_attr(req, &st, fs->conf.stat_ttl);
 }
 
 /* Upload an inode's pending data or metadata. */
@@ -485,6 +573,8 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 			i->etag[0] = '\0'; /* a new version; its ETag comes with the next HEAD */
 		}
 		pthread_mutex_unlock(&fs->lock);
+		/* Now in the store: a listing taken before is told. */
+		fs_listing_change(fs, key.data, S_IFREG, true);
 	}
 out:
 	buf_free(&key);
@@ -685,6 +775,7 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	i->nlookup++;
 	fs_entry_of(fs, i, &e);
 	pthread_mutex_unlock(&fs->lock);
+	fs_listing_change(fs, key.data, S_IFREG, true);
 	buf_free(&key);
 	fi->keep_cache = 0;
 	fuse_reply_create(req, &e, fi);
@@ -945,7 +1036,7 @@ out:
 	if (!i)
 		fuse_reply_err(req, ENOENT);
 	else
-		fuse_reply_attr(req, &st, FS_TIMEOUT);
+		fuse_reply_attr(req, &st, fs->conf.stat_ttl);
 }
 
 /* Create a child inode for a just-made object; replies to req. */
@@ -1021,6 +1112,11 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fs_meta_new(req, S_IFDIR | (mode & 07777), &meta);
 		rc = cache_put_buffer(fs->cache, key.data, &meta, "", 0);
 	}
+	if (!rc) {
+		/* New and empty: creating files in it needs no lookups. */
+		fs_listing_change(fs, key.data, S_IFDIR, true);
+		dircache_set_empty(fs->dircache, key.data);
+	}
 	buf_free(&key);
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -1043,6 +1139,8 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		fs_meta_new(req, S_IFLNK | 0777, &meta);
 		rc = cache_put_buffer(fs->cache, key.data, &meta, link, strlen(link));
 	}
+	if (!rc)
+		fs_listing_change(fs, key.data, S_IFREG, true);
 	buf_free(&key);
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -1183,6 +1281,9 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 	}
 	if (rc)
 		goto out;
+	fs_listing_change(fs, key.data, 0, false);
+	if (dir)
+		dircache_forget_tree(fs->dircache, key.data);
 
 	pthread_mutex_lock(&fs->lock);
 	i = ino ? inode_get(&fs->table, ino) : NULL;
@@ -1370,7 +1471,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (!dst_exists) {
 		struct fs_remote r;
 
-		rc = fs_stat_remote(fs, dkey.data, &r);
+		rc = fs_stat_key(fs, dkey.data, &r);
 		if (rc == 0) {
 			dst_exists = true;
 			dst_dir = S_ISDIR(r.mode);
@@ -1420,6 +1521,12 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	if (rc)
 		goto out;
+	fs_listing_change(fs, skey.data, 0, false);
+	fs_listing_change(fs, dkey.data, dir ? S_IFDIR : S_IFREG, true);
+	if (dir) {
+		dircache_forget_tree(fs->dircache, skey.data);
+		dircache_forget_tree(fs->dircache, dkey.data);
+	}
 
 	pthread_mutex_lock(&fs->lock);
 	dst = dst_ino ? inode_get(&fs->table, dst_ino) : NULL;
@@ -1506,36 +1613,55 @@ static int fs_dir_add_once(struct fs_dir *d, struct fs_seen **seen, const char *
 	return fs_dir_add(d, name, len, type);
 }
 
-static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-	struct fs_seen *seen = NULL, *s, *stmp;
-	struct fs_dir *d = calloc(1, sizeof(*d));
-	struct inode *di, *i, *tmp;
-	char *token = NULL, **files = NULL;
-	size_t n_files = 0, cap_files = 0;
-	struct buf dkey;
-	size_t k, plen;
-	int rc;
+/* Names gathered for an open directory, and the keys of its files (kept
+ * for attribute prefetch: best effort, ENOMEM just skips one). */
+struct fs_listing {
+	struct fs_dir *d;
+	struct fs_seen *seen;
+	const char *dkey;
+	char **files;
+	size_t n_files, cap_files;
+};
 
-	buf_init(&dkey, 8192);
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+static void fs_listing_file(struct fs_listing *ls, const char *name)
+{
+	if (ls->n_files == ls->cap_files) {
+		char **grown = realloc(ls->files, (ls->cap_files * 2 + 64) * sizeof(*grown));
+
+		if (!grown)
+			return;
+		ls->files = grown;
+		ls->cap_files = ls->cap_files * 2 + 64;
 	}
-	pthread_mutex_lock(&fs->lock);
-	di = inode_get(&fs->table, ino);
-	rc = !di ? -ENOENT : !S_ISDIR(di->mode) ? -ENOTDIR : inode_dir_key(di, fs->prefix, &dkey);
-	pthread_mutex_unlock(&fs->lock);
-	if (!rc)
-		rc = fs_dir_add(d, ".", 1, S_IFDIR);
-	if (!rc)
-		rc = fs_dir_add(d, "..", 2, S_IFDIR);
-	plen = dkey.len;
+	if (asprintf(&ls->files[ls->n_files], "%s%s", ls->dkey, name) >= 0)
+		ls->n_files++;
+}
+
+static int fs_listing_add(struct fs_listing *ls, const char *name, size_t len, mode_t type)
+{
+	int rc = fs_dir_add_once(ls->d, &ls->seen, name, len, type);
+
+	if (!rc && S_ISREG(type) && !name[len])
+		fs_listing_file(ls, name);
+	return rc;
+}
+
+static int fs_listing_add_cached(void *ctx, const char *name, const struct dircache_entry *e)
+{
+	return fs_listing_add(ctx, name, strlen(name), e->type);
+}
+
+/* List dkey from the store into ls, and into fill for the cache. */
+static int fs_listing_fetch(struct fs *fs, struct fs_listing *ls, struct dircache_fill *fill)
+{
+	size_t k, plen = strlen(ls->dkey);
+	char *token = NULL;
+	int rc = 0;
+
 	while (!rc) {
 		struct store_list l;
 
-		rc = cache_list(fs->cache, dkey.data, "/", token, 0, &l);
+		rc = cache_list(fs->cache, ls->dkey, "/", token, 0, &l);
 		free(token);
 		token = NULL;
 		if (rc)
@@ -1543,23 +1669,17 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		/* Objects first: a file and a directory of one name show as
 		 * the file, as lookup resolves them. */
 		for (k = 0; k < l.n_objects && !rc; k++) {
-			const char *name = l.objects[k].key + plen;
+			const struct store_list_entry *o = &l.objects[k];
+			const char *name = o->key + plen;
+			struct dircache_entry e = {
+				.type = S_IFREG, .size = o->size, .mtime = o->last_modified};
 
 			if (fs_dir_skip(name, strlen(name)) || strchr(name, '/'))
 				continue;
-			rc = fs_dir_add_once(d, &seen, name, strlen(name), S_IFREG);
-			/* Kept for prefetch: best effort, ENOMEM just skips it. */
-			if (n_files == cap_files) {
-				char **grown =
-					realloc(files, (cap_files * 2 + 64) * sizeof(*files));
-
-				if (grown) {
-					files = grown;
-					cap_files = cap_files * 2 + 64;
-				}
-			}
-			if (n_files < cap_files && (files[n_files] = strdup(l.objects[k].key)))
-				n_files++;
+			memcpy(e.etag, o->etag, sizeof(e.etag));
+			rc = fs_listing_add(ls, name, strlen(name), S_IFREG);
+			if (!rc)
+				rc = dircache_fill_add(fill, name, strlen(name), &e);
 		}
 		for (k = 0; k < l.n_prefixes && !rc; k++) {
 			const char *name = l.prefixes[k] + plen;
@@ -1567,8 +1687,12 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 			if (len && name[len - 1] == '/')
 				len--;
-			if (len && !memchr(name, '/', len))
-				rc = fs_dir_add_once(d, &seen, name, len, S_IFDIR);
+			if (!len || memchr(name, '/', len))
+				continue;
+			rc = fs_listing_add(ls, name, len, S_IFDIR);
+			if (!rc)
+				rc = dircache_fill_add(fill, name, len,
+						       &(struct dircache_entry){.type = S_IFDIR});
 		}
 		if (!rc && l.next_token) {
 			token = strdup(l.next_token);
@@ -1579,28 +1703,72 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (!token)
 			break;
 	}
+	return rc;
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_listing ls = {0};
+	struct fs_seen *s, *stmp;
+	struct dircache_fill *fill = NULL;
+	struct inode *di, *i, *tmp;
+	struct buf dkey;
+	int rc;
+
+	buf_init(&dkey, 8192);
+	ls.d = calloc(1, sizeof(*ls.d));
+	if (!ls.d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fs->lock);
+	di = inode_get(&fs->table, ino);
+	rc = !di ? -ENOENT : !S_ISDIR(di->mode) ? -ENOTDIR : inode_dir_key(di, fs->prefix, &dkey);
+	pthread_mutex_unlock(&fs->lock);
+	ls.dkey = dkey.data;
+	if (!rc)
+		rc = fs_dir_add(ls.d, ".", 1, S_IFDIR);
+	if (!rc)
+		rc = fs_dir_add(ls.d, "..", 2, S_IFDIR);
+	if (!rc) {
+		/* A fresh listing answers without a request. */
+		rc = dircache_each(fs->dircache, dkey.data, fs_listing_add_cached, &ls);
+		if (rc == -ENOENT) {
+			fill = dircache_begin(fs->dircache, dkey.data);
+			rc = fs_listing_fetch(fs, &ls, fill);
+		}
+	}
 	/* Files created here and not uploaded yet. */
 	pthread_mutex_lock(&fs->lock);
 	di = inode_get(&fs->table, ino);
 	HASH_ITER(hh, fs->table.by_ino, i, tmp)
 	{
-		if (!rc && di && i->parent == di && i->local && !i->unlinked)
-			rc = fs_dir_add_once(d, &seen, i->name, strlen(i->name), i->mode & S_IFMT);
+		if (rc || !di || i->parent != di || !i->local || i->unlinked)
+			continue;
+		rc = fs_dir_add_once(ls.d, &ls.seen, i->name, strlen(i->name), i->mode & S_IFMT);
+		if (!rc)
+			rc = dircache_fill_add(fill, i->name, strlen(i->name),
+					       &(struct dircache_entry){.type = i->mode & S_IFMT});
 	}
 	pthread_mutex_unlock(&fs->lock);
-	HASH_ITER(hh, seen, s, stmp)
+	if (rc)
+		dircache_abort(fill);
+	else
+		dircache_commit(fs->dircache, fill);
+	HASH_ITER(hh, ls.seen, s, stmp)
 	{
-		HASH_DEL(seen, s);
+		HASH_DEL(ls.seen, s);
 		free(s);
 	}
+	prefetch_listing(fs->prefetch, ino, ls.files, ls.n_files);
 	buf_free(&dkey);
-	prefetch_listing(fs->prefetch, ino, files, n_files);
 	if (rc) {
-		fs_dir_free(d);
+		fs_dir_free(ls.d);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->fh = (uint64_t)(uintptr_t)ls.d;
 	fuse_reply_open(req, fi);
 }
 

@@ -1,0 +1,81 @@
+"""Metadata caching: listings answer lookups for list_ttl seconds (so a
+create costs its PUT and nothing else), changes made through the mount
+show at once, changes made by other clients show once the TTL runs out."""
+import os
+import time
+
+from conftest import get_object, keys
+
+
+def counts(server):
+    return {k: server.requests(k) for k in ("HEAD", "GET list-type", "PUT")}
+
+
+def delta(server, before):
+    now = counts(server)
+    return {k: now[k] - before[k] for k in now}
+
+
+def test_create_in_new_directory_costs_only_puts(mnt, s3, bucket, server):
+    os.mkdir(mnt.p("d"))
+    before = counts(server)
+    for i in range(20):
+        with open(mnt.p("d", f"f{i}"), "wb") as f:
+            f.write(b"x" * i)
+    d = delta(server, before)
+    assert d == {"HEAD": 0, "GET list-type": 0, "PUT": 20}, d
+    assert sorted(os.listdir(mnt.p("d"))) == sorted(f"f{i}" for i in range(20))
+    assert get_object(s3, bucket, "d/f7") == b"x" * 7
+
+
+def test_create_in_listed_directory_costs_only_puts(mnt, s3, bucket, server):
+    for name in ("e/a", "e/b", "e/sub/c"):
+        s3.put_object(Bucket=bucket, Key=name, Body=b"1")
+    assert sorted(os.listdir(mnt.p("e"))) == ["a", "b", "sub"]
+    before = counts(server)
+    for i in range(10):
+        with open(mnt.p("e", f"new{i}"), "wb") as f:
+            f.write(b"y")
+    assert not os.path.exists(mnt.p("e", "absent"))
+    d = delta(server, before)
+    assert d == {"HEAD": 0, "GET list-type": 0, "PUT": 10}, d
+    # A directory from the listing costs one HEAD (its marker), no LIST.
+    before = counts(server)
+    assert os.path.isdir(mnt.p("e", "sub"))
+    assert delta(server, before)["GET list-type"] == 0
+
+
+def test_changes_through_the_mount_show_at_once(mount_factory, s3, bucket):
+    m = mount_factory(bucket, opts=["list_ttl=3600"])
+    os.mkdir(m.p("c"))
+    open(m.p("c", "one"), "wb").close()
+    assert os.listdir(m.p("c")) == ["one"]
+    os.rename(m.p("c", "one"), m.p("c", "two"))
+    assert os.listdir(m.p("c")) == ["two"]
+    assert not os.path.exists(m.p("c", "one"))
+    os.mkdir(m.p("c", "sub"))
+    os.rename(m.p("c", "two"), m.p("c", "sub", "three"))
+    assert os.listdir(m.p("c", "sub")) == ["three"]
+    os.unlink(m.p("c", "sub", "three"))
+    os.rmdir(m.p("c", "sub"))
+    assert os.listdir(m.p("c")) == []
+    assert keys(s3, bucket) == ["c/"]
+
+
+def test_other_clients_show_after_list_ttl(mount_factory, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="x/seed", Body=b"")
+    cached = mount_factory(bucket, opts=["list_ttl=3600"])
+    short = mount_factory(bucket, opts=["list_ttl=1"])
+    off = mount_factory(bucket, opts=["list_ttl=0"])
+    for m in (cached, short, off):
+        assert os.listdir(m.p("x")) == ["seed"]
+    s3.put_object(Bucket=bucket, Key="x/new", Body=b"")
+    # Without a listing cache, at once.
+    assert os.path.exists(off.p("x", "new"))
+    # Within the TTL the listing says it is not there.
+    assert not os.path.exists(cached.p("x", "new"))
+    assert os.listdir(cached.p("x")) == ["seed"]
+    # Past it (and the kernel's own 1 s negative entry), it is.
+    time.sleep(2.5)
+    assert os.path.exists(short.p("x", "new"))
+    assert sorted(os.listdir(short.p("x"))) == ["new", "seed"]
