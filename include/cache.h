@@ -21,6 +21,7 @@
 
 struct cache_conf {
 	const char *staging_dir;
+	const char *store_id; /* names the store in staging journals: "s3 URL BUCKET" */
 	uint64_t multipart_threshold;
 	uint64_t part_size;
 	unsigned int upload_threads;
@@ -36,6 +37,10 @@ struct cache_file;
 /* Returns 0 or -errno with a one-line *why (staging dir unusable, ...). */
 int cache_create(struct store *store, const struct cache_conf *conf, struct cache **out,
 		 char **why);
+/* Upload, in the background, what a killed daemon left unsent in the
+ * staging dir for this store (see journal.h). Call once threads may run
+ * (after the daemon forks); cache_destroy waits for it. */
+int cache_start_recovery(struct cache *c);
 void cache_destroy(struct cache *c);
 size_t cache_max_key_len(const struct cache *c);
 

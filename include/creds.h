@@ -43,6 +43,13 @@ int creds_from_passwd_file(const char *path, const char *bucket, struct creds *o
  * -errno with a one-line *why for the user. */
 int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why);
 
+/* Read a whole secret-bearing file into *text (free it zeroed). With
+ * check_mode, refuse (-EPERM) one that group or others can read, as s3fs
+ * does: "<what> PATH is readable by group or others (chmod 600 it)".
+ * -ENOENT (no *why) if it does not exist. */
+int creds_read_secret_file(const char *path, const char *what, bool check_mode, char **text,
+			   char **why);
+
 /* Zero and free every field. */
 void creds_clear(struct creds *c);
 

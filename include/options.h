@@ -15,11 +15,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum bfs_backend { BFS_BACKEND_S3 = 0 };
+enum bfs_backend { BFS_BACKEND_S3 = 0, BFS_BACKEND_AZURE };
 
 struct bfs_options {
 	/* SOURCE, split. "s3://bucket/some/prefix" gives bucket "bucket" and
-	 * prefix "some/prefix/" (always ending in '/', or "" for the root). */
+	 * prefix "some/prefix/" (always ending in '/', or "" for the root);
+	 * "az://container/prefix" and "https://ACCOUNT.blob.core.windows.net/
+	 * container/prefix[?SAS]" the same for Azure (bucket is the container;
+	 * a SAS is moved from source to sas). */
 	enum bfs_backend backend;
 	char *source; /* as given */
 	char *bucket;
@@ -35,6 +38,9 @@ struct bfs_options {
 	bool no_verify_ssl;
 	char *profile;
 	char *passwd_file;
+	char *account;		      /* Azure storage account (-o account=, or the URL's) */
+	char *key_file;		      /* Azure account key file */
+	char *sas;		      /* Azure SAS from the SOURCE URL */
 	unsigned int retries;	      /* after the first try; default 5 */
 	unsigned int connect_timeout; /* seconds; default 10 */
 	unsigned int request_timeout; /* seconds without progress; default 60 */

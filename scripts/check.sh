@@ -34,7 +34,8 @@ for variant in build build-asan; do
 	ninja -C "$variant" >/dev/null
 
 	step "$variant: unit tests"
-	meson test -C "$variant" --suite unit --suite docs --print-errorlogs || status=1
+	meson test -C "$variant" --suite unit --suite docs --suite azure --print-errorlogs ||
+		status=1
 
 	step "$variant: integration tests"
 	tests/integration/run.sh "$PWD/$variant/bucketfs" || status=1

@@ -26,6 +26,14 @@ if [ -n "$missing" ]; then
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
+# azurite, and Microsoft's SDK as the tests' independent Azure client.
+if [ ! -x "$NPM_DIR/node_modules/.bin/azurite-blob" ] ||
+	[ ! -d "$NPM_DIR/node_modules/@azure/storage-blob" ]; then
+	echo "install-deps: npm azurite and @azure/storage-blob into $NPM_DIR"
+	mkdir -p "$NPM_DIR"
+	(cd "$NPM_DIR" && npm install --no-audit --no-fund --silent azurite@3 \
+		@azure/storage-blob@12 >/dev/null)
+fi
 if [ ! -x "$NPM_DIR/node_modules/.bin/s3rver" ]; then
 	echo "install-deps: npm s3rver into $NPM_DIR"
 	mkdir -p "$NPM_DIR"

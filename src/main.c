@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "azure.h"
+#include "azure_creds.h"
 #include "cache.h"
 #include "config.h"
 #include "creds.h"
@@ -48,7 +50,7 @@ static int check_mountpoint(const char *path, char **why)
 	return rc;
 }
 
-static int serve(struct bfs_options *opts, struct fs *fs)
+static int serve(struct bfs_options *opts, struct fs *fs, struct cache *cache)
 {
 	struct buf summary;
 	struct fuse_loop_config *loop;
@@ -76,6 +78,8 @@ static int serve(struct bfs_options *opts, struct fs *fs)
 		log_init(opts->log_level, false);
 	if (metrics_start_thread())
 		log_err("cannot start the metrics endpoint");
+	if (cache_start_recovery(cache))
+		log_err("cannot look for data an earlier run left unsent in the staging dir");
 	if (opts->single_thread) {
 		rc = fuse_session_loop(se);
 	} else {
@@ -104,18 +108,80 @@ out_destroy:
 	return rc;
 }
 
+/* The S3 store for opts, and *id naming it in staging journals. */
+static struct store *s3_store(const struct bfs_options *opts, const struct http_conf *http,
+			      char **id, char **why)
+{
+	struct creds_conf cconf = {
+		.passwd_file = opts->passwd_file, .profile = opts->profile, .bucket = opts->bucket};
+	struct s3_conf sconf = {.endpoint = opts->endpoint,
+				.region = opts->region,
+				.bucket = opts->bucket,
+				.path_style = opts->path_style != 0,
+				.http = *http};
+	struct creds creds = {0};
+	struct store *store;
+
+	if (creds_resolve(&cconf, &creds, why))
+		return NULL;
+	log_info("credentials from %s%s%s", creds.source,
+		 creds.access_key ? ", access key id " : "",
+		 creds.access_key ? creds.access_key : "");
+	sconf.creds = &creds;
+	store = s3_store_create(&sconf, why);
+	creds_clear(&creds);
+	if (store &&
+	    asprintf(id, "s3 %s %s", opts->endpoint ? opts->endpoint : "aws", opts->bucket) < 0) {
+		store->ops->destroy(store);
+		*why = strdup("out of memory");
+		return NULL;
+	}
+	return store;
+}
+
+/* The Azure Blob store for opts, and *id naming it in staging journals. */
+static struct store *azure_store(const struct bfs_options *opts, const struct http_conf *http,
+				 char **id, char **why)
+{
+	struct azure_creds_conf cconf = {
+		.account = opts->account, .key_file = opts->key_file, .sas = opts->sas};
+	struct azure_conf aconf = {.container = opts->bucket, .http = *http};
+	struct azure_creds creds;
+	struct store *store = NULL;
+
+	if (azure_creds_resolve(&cconf, &creds, why))
+		return NULL;
+	log_info("Azure credentials from %s%s%s", creds.source, creds.account ? ", account " : "",
+		 creds.account ? creds.account : "");
+	aconf.account = creds.account;
+	aconf.endpoint = opts->endpoint ? opts->endpoint : creds.endpoint;
+	aconf.key = creds.key;
+	aconf.sas = creds.sas;
+	if (!aconf.account && !aconf.endpoint)
+		*why = strdup("no storage account: give -o account=NAME or set "
+			      "AZURE_STORAGE_ACCOUNT");
+	else
+		store = azure_store_create(&aconf, why);
+	if (store && asprintf(id, "az %s %s %s", aconf.endpoint ? aconf.endpoint : "azure",
+			      aconf.account ? aconf.account : "", opts->bucket) < 0) {
+		store->ops->destroy(store);
+		store = NULL;
+		*why = strdup("out of memory");
+	}
+	azure_creds_clear(&creds);
+	return store;
+}
+
 int main(int argc, char **argv)
 {
 	struct bfs_options opts;
-	struct creds creds = {0};
-	struct creds_conf cconf = {0};
-	struct s3_conf sconf = {0};
+	struct http_conf http = {0};
 	struct cache_conf kconf = {0};
 	struct fs_conf fconf = {0};
 	struct store *store = NULL;
 	struct cache *cache = NULL;
 	struct fs *fs = NULL;
-	char *why = NULL;
+	char *why = NULL, *store_id = NULL;
 	int rc = 1;
 
 	/* Block-sized buffers come and go on many threads: a fixed mmap
@@ -147,41 +213,27 @@ int main(int argc, char **argv)
 	if (check_mountpoint(opts.mountpoint, &why))
 		goto out_why;
 
-	cconf.passwd_file = opts.passwd_file;
-	cconf.profile = opts.profile;
-	cconf.bucket = opts.bucket;
-	if (creds_resolve(&cconf, &creds, &why))
-		goto out_why;
-	log_info("credentials from %s%s%s", creds.source,
-		 creds.access_key ? ", access key id " : "",
-		 creds.access_key ? creds.access_key : "");
-
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		why = strdup("cannot initialise libcurl");
 		goto out_why;
 	}
 	xmlInitParser();
-
-	sconf.endpoint = opts.endpoint;
-	sconf.region = opts.region;
-	sconf.bucket = opts.bucket;
-	sconf.path_style = opts.path_style != 0;
-	sconf.creds = &creds;
-	sconf.http.cafile = opts.cafile;
-	sconf.http.no_verify_ssl = opts.no_verify_ssl;
-	sconf.http.retries = opts.retries;
-	sconf.http.connect_timeout = opts.connect_timeout;
-	sconf.http.request_timeout = opts.request_timeout;
-	if (opts.no_verify_ssl)
-		log_warn("TLS certificate verification is off (no_verify_ssl)");
-	store = s3_store_create(&sconf, &why);
-	creds_clear(&creds);
+	http.cafile = opts.cafile;
+	http.no_verify_ssl = opts.no_verify_ssl;
+	http.retries = opts.retries;
+	http.connect_timeout = opts.connect_timeout;
+	http.request_timeout = opts.request_timeout;
+	store = opts.backend == BFS_BACKEND_AZURE ? azure_store(&opts, &http, &store_id, &why)
+						  : s3_store(&opts, &http, &store_id, &why);
 	if (!store)
 		goto out_why;
+	if (opts.no_verify_ssl)
+		log_warn("TLS certificate verification is off (no_verify_ssl)");
 	if (store->ops->probe(store, opts.prefix, &why))
 		goto out_why;
 
 	kconf.staging_dir = opts.staging_dir;
+	kconf.store_id = store_id;
 	kconf.multipart_threshold = opts.multipart_threshold;
 	kconf.part_size = opts.part_size;
 	kconf.upload_threads = opts.upload_threads;
@@ -210,7 +262,7 @@ int main(int argc, char **argv)
 		why = strdup("out of memory");
 		goto out_why;
 	}
-	rc = serve(&opts, fs);
+	rc = serve(&opts, fs, cache);
 	goto out;
 
 out_why:
@@ -220,6 +272,7 @@ out:
 	free(why);
 	fs_destroy(fs);
 	cache_destroy(cache);
+	free(store_id);
 	if (store)
 		store->ops->destroy(store);
 	metrics_stop();

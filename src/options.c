@@ -54,6 +54,9 @@ static const struct opt_def opt_defs[] = {
 	{"profile=", OPT_STR, F(profile), 0, 0, "NAME", "credentials from this AWS profile"},
 	{"passwd_file=", OPT_STR, F(passwd_file), 0, 0, "FILE",
 	 "credentials from an s3fs password file (mode 600)"},
+	{"account=", OPT_STR, F(account), 0, 0, "NAME",
+	 "Azure storage account (default $AZURE_STORAGE_ACCOUNT)"},
+	{"key_file=", OPT_STR, F(key_file), 0, 0, "FILE", "Azure account key from FILE (mode 600)"},
 	{"retries=", OPT_UINT, F(retries), 0, 100, "N",
 	 "retries of a failed request, with backoff (default 5)"},
 	{"connect_timeout=", OPT_UINT, F(connect_timeout), 1, 3600, "SECS",
@@ -175,30 +178,89 @@ static int parse_ull(const char *s, int base, unsigned long long *out)
 	return errno || *end ? -EINVAL : 0;
 }
 
+/* S3 bucket names, loosely (dots and underscores: older buckets have them). */
+static bool bucket_name_ok(const char *p, size_t n)
+{
+	if (n < 3 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '.' && p[i] != '_')
+			return false;
+	return true;
+}
+
+/* Azure container names: 3 to 63 lower-case letters, digits and hyphens. */
+static bool container_name_ok(const char *p, size_t n)
+{
+	if (n < 3 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)p[i]) && !isdigit((unsigned char)p[i]) && p[i] != '-')
+			return false;
+	return true;
+}
+
+/*
+ * "https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX][?SAS]" (any
+ * host of the form ACCOUNT.blob.SUFFIX: sovereign clouds too). Sets the
+ * account, the SAS and an endpoint, and returns where CONTAINER starts.
+ * options_parse cuts the SAS off opts->source, so that it never reaches
+ * fsname or a log.
+ */
+static const char *azure_url(struct bfs_options *opts, const char *source)
+{
+	const char *host = source + 8, *path = strchr(host, '/'), *q = strchr(host, '?');
+	const char *dot = strchr(host, '.');
+	size_t hlen = path ? (size_t)(path - host) : strlen(host);
+
+	if (!dot || dot > host + hlen || strncmp(dot, ".blob.", 6) || !path)
+		return NULL;
+	free(opts->account);
+	opts->account = strndup(host, (size_t)(dot - host));
+	if (!opts->endpoint)
+		opts->endpoint = strndup(source, (size_t)(path - source));
+	if (q) {
+		free(opts->sas);
+		opts->sas = strdup(q + 1);
+	}
+	return path;
+}
+
 int options_parse_source(struct bfs_options *opts, const char *source, char **why)
 {
-	const char *p, *slash;
+	const char *p, *slash, *end;
 	struct buf prefix;
 	size_t blen;
 
-	if (strncmp(source, "s3://", 5)) {
-		*why = why_fmt("SOURCE '%s' is not of the form s3://BUCKET[/PREFIX]", source);
+	if (!strncmp(source, "s3://", 5)) {
+		opts->backend = BFS_BACKEND_S3;
+		p = source + 5;
+	} else if (!strncmp(source, "az://", 5)) {
+		opts->backend = BFS_BACKEND_AZURE;
+		p = source + 5;
+	} else if (!strncmp(source, "https://", 8) && (p = azure_url(opts, source))) {
+		opts->backend = BFS_BACKEND_AZURE;
+		p++;
+	} else {
+		*why = why_fmt("SOURCE '%s' is not s3://BUCKET[/PREFIX], az://CONTAINER[/PREFIX] "
+			       "or https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]",
+			       source);
 		return -EINVAL;
 	}
-	p = source + 5;
-	slash = strchr(p, '/');
-	blen = slash ? (size_t)(slash - p) : strlen(p);
-	if (blen < 3 || blen > 255) {
-		*why = why_fmt("SOURCE '%s': bucket names have 3 to 255 characters", source);
+	end = p + strcspn(p, opts->backend == BFS_BACKEND_AZURE ? "?" : "");
+	slash = memchr(p, '/', (size_t)(end - p));
+	blen = slash ? (size_t)(slash - p) : (size_t)(end - p);
+	if (opts->backend == BFS_BACKEND_S3 && !bucket_name_ok(p, blen)) {
+		*why = why_fmt("SOURCE '%s': bucket names have 3 to 255 letters, digits, '-', "
+			       "'.' or '_'",
+			       source);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < blen; i++) {
-		unsigned char c = p[i];
-
-		if (!isalnum(c) && c != '-' && c != '.' && c != '_') {
-			*why = why_fmt("SOURCE '%s': bad character in the bucket name", source);
-			return -EINVAL;
-		}
+	if (opts->backend == BFS_BACKEND_AZURE && !container_name_ok(p, blen)) {
+		*why = why_fmt("SOURCE '%s': container names have 3 to 63 lower-case letters, "
+			       "digits or '-'",
+			       source);
+		return -EINVAL;
 	}
 	free(opts->bucket);
 	free(opts->prefix);
@@ -207,10 +269,13 @@ int options_parse_source(struct bfs_options *opts, const char *source, char **wh
 	/* Collapse repeated slashes; the prefix always ends in one. */
 	buf_init(&prefix, 4096);
 	if (slash) {
-		for (const char *s = slash; *s;) {
-			while (*s == '/')
+		for (const char *s = slash; s < end;) {
+			while (s < end && *s == '/')
 				s++;
-			const char *e = strchrnul(s, '/');
+			const char *e = memchr(s, '/', (size_t)(end - s));
+
+			if (!e)
+				e = end;
 
 			if (e == s)
 				break;
@@ -596,6 +661,8 @@ int options_parse(int argc, char **argv, struct bfs_options *opts, char **why)
 	rc = options_parse_source(opts, opts->source, why);
 	if (rc)
 		goto out;
+	if (opts->sas)
+		opts->source[strcspn(opts->source, "?")] = '\0';
 	if (opts->path_style < 0)
 		opts->path_style = opts->endpoint ? 1 : 0;
 	if (opts->multipart_threshold < opts->part_size)
@@ -675,6 +742,11 @@ void options_free(struct bfs_options *opts)
 	free(opts->passwd_file);
 	free(opts->staging_dir);
 	free(opts->metrics);
+	free(opts->account);
+	free(opts->key_file);
+	if (opts->sas)
+		explicit_bzero(opts->sas, strlen(opts->sas));
+	free(opts->sas);
 	fuse_opt_free_args(&opts->fuse_args);
 	memset(opts, 0, sizeof(*opts));
 }

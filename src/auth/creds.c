@@ -76,11 +76,8 @@ int creds_from_env(struct creds *out, char **why)
 	return creds_set(out, ak, sk, getenv("AWS_SESSION_TOKEN"), "environment");
 }
 
-/*
- * Reads a whole secret-bearing file. Refuses one that group or others can
- * read when check_mode, as s3fs does for its password files.
- */
-static int read_secret_file(const char *path, bool check_mode, char **text, char **why)
+int creds_read_secret_file(const char *path, const char *what, bool check_mode, char **text,
+			   char **why)
 {
 	struct buf b;
 	struct stat st;
@@ -102,8 +99,9 @@ static int read_secret_file(const char *path, bool check_mode, char **text, char
 	}
 	if (check_mode && (st.st_mode & 077)) {
 		close(fd);
-		*why = fmt_why("password file %s is readable by group or others (chmod 600 it)",
-			       path);
+		if (asprintf(why, "%s %s is readable by group or others (chmod 600 it)", what,
+			     path) < 0)
+			*why = NULL;
 		return -EPERM;
 	}
 	buf_init(&b, CREDS_FILE_MAX);
@@ -145,7 +143,7 @@ int creds_from_passwd_file(const char *path, const char *bucket, struct creds *o
 	const char *bkt_ak = NULL, *bkt_sk = NULL;
 	int rc;
 
-	rc = read_secret_file(path, true, &text, why);
+	rc = creds_read_secret_file(path, "password file", true, &text, why);
 	if (rc)
 		return rc;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -211,7 +209,7 @@ static int ini_lookup(const char *path, const char *want, struct ini_keys *k, ch
 	bool in = false;
 	int rc;
 
-	rc = read_secret_file(path, false, &text, why);
+	rc = creds_read_secret_file(path, "credentials file", false, &text, why);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc)

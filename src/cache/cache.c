@@ -13,6 +13,10 @@
  * object unless it is being truncated to zero). A staging file whose
  * upload failed is left on disk when the file is closed, never deleted.
  *
+ * Each staging file has a journal record beside it (journal.h) saying
+ * whose data it holds and whether the store has it; the file is flock()ed
+ * while in use. cache_start_recovery uploads what a killed daemon left.
+ *
  * A dirty file larger than multipart_threshold has an upload stream
  * (upload.h): its parts leave while the file is still being written, and
  * flush sends what is left and completes it.
@@ -20,16 +24,19 @@
 #include "cache.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "blocks.h"
 #include "buf.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "upload.h"
@@ -40,8 +47,11 @@ struct cache {
 	struct store *store;
 	struct cache_conf conf;
 	char *staging_dir;
+	char *store_id;
 	struct blocks *blocks;
 	struct uploader *uploader;
+	pthread_t recovery;
+	bool recovering;
 };
 
 struct cache_file {
@@ -56,6 +66,9 @@ struct cache_file {
 	uint64_t next_off;	      /* where a sequential reader reads next; protected by lock */
 	uint64_t window;	      /* current read-ahead; protected by lock */
 	struct upload_stream *stream; /* multipart upload being filled; protected by lock */
+	struct store_meta meta;	      /* as of the last write; protected by lock */
+	char *journal_key;  /* key in the journal record, NULL if none; protected by lock */
+	bool journal_dirty; /* protected by lock */
 };
 
 static int cache_mkdir_p(const char *path)
@@ -90,7 +103,10 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 	c->store = store;
 	c->conf = *conf;
 	c->staging_dir = strdup(conf->staging_dir);
-	if (!c->staging_dir) {
+	c->store_id = strdup(conf->store_id ? conf->store_id : "");
+	if (!c->staging_dir || !c->store_id) {
+		free(c->staging_dir);
+		free(c->store_id);
 		free(c);
 		return -ENOMEM;
 	}
@@ -104,6 +120,7 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 			   strerror(-rc));
 		*why = buf_steal(&msg);
 		free(c->staging_dir);
+		free(c->store_id);
 		free(c);
 		return rc;
 	}
@@ -120,6 +137,7 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 	if (rc) {
 		*why = strdup("cannot start the block cache");
 		free(c->staging_dir);
+		free(c->store_id);
 		free(c);
 		return rc;
 	}
@@ -133,6 +151,8 @@ void cache_destroy(struct cache *c)
 
 	if (!c)
 		return;
+	if (c->recovering)
+		pthread_join(c->recovery, NULL);
 	blocks_get_stats(c->blocks, &st);
 	log_info("block cache: %llu hits, %llu misses, %llu blocks prefetched, %llu evicted, "
 		 "%llu MiB fetched",
@@ -142,6 +162,7 @@ void cache_destroy(struct cache *c)
 	blocks_destroy(c->blocks);
 	uploader_destroy(c->uploader);
 	free(c->staging_dir);
+	free(c->store_id);
 	free(c);
 }
 
@@ -278,9 +299,44 @@ static int cache_stage_create(struct cache_file *f)
 		buf_free(&path);
 		return rc;
 	}
+	/* Held while the file is ours: recovery by another daemon sharing
+	 * the staging dir leaves it alone. */
+	flock(fd, LOCK_EX | LOCK_NB);
 	f->fd = fd;
 	f->stage_path = buf_steal(&path);
 	return 0;
+}
+
+/*
+ * Keep the journal record in step with the file: rewritten only when the
+ * dirty state or the key changes. A record that cannot be written costs
+ * only crash safety, so it is a warning. Called with f->lock held.
+ */
+static void cache_journal(struct cache_file *f, const char *key, bool dirty)
+{
+	struct journal_rec r = {.store_id = f->c->store_id, .dirty = dirty, .meta = f->meta};
+	char *k;
+	int rc;
+
+	if (!f->stage_path || !key)
+		return;
+	if (f->journal_key && f->journal_dirty == dirty && !strcmp(f->journal_key, key))
+		return;
+	k = strdup(key);
+	if (!k)
+		return;
+	r.key = k;
+	rc = journal_write(f->stage_path, &r);
+	if (rc) {
+		log_warn("cannot write the journal of %s ('%s'): %s; its data would not survive a "
+			 "crash",
+			 f->stage_path, key, strerror(-rc));
+		free(k);
+		return;
+	}
+	free(f->journal_key);
+	f->journal_key = k;
+	f->journal_dirty = dirty;
 }
 
 /* Bring the whole object into the staging file. Called with f->lock held. */
@@ -470,6 +526,9 @@ int cache_file_write(struct cache_file *f, const char *key, const struct store_m
 	if (off + (uint64_t)n > f->size)
 		f->size = off + (uint64_t)n;
 	f->dirty = true;
+	if (meta)
+		f->meta = *meta;
+	cache_journal(f, key, true);
 	cache_stream_write(f, key, meta, off, off + (uint64_t)n);
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -499,6 +558,7 @@ static int cache_truncate_locked(struct cache_file *f, const char *key, uint64_t
 				    size < f->size ? f->size - size : size - f->size);
 	f->size = size;
 	f->dirty = true;
+	cache_journal(f, key, true);
 	return 0;
 }
 
@@ -593,6 +653,7 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 	} else {
 		metrics_add(uploads, 1);
 		f->dirty = false;
+		cache_journal(f, key, false);
 	}
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -604,6 +665,7 @@ void cache_file_discard(struct cache_file *f)
 	pthread_mutex_lock(&f->lock);
 	cache_stream_drop(f);
 	f->dirty = false;
+	cache_journal(f, f->journal_key, false);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -632,13 +694,128 @@ void cache_file_close(struct cache_file *f, const char *key)
 	cache_stream_drop(f);
 	if (f->fd >= 0) {
 		close(f->fd);
-		if (f->dirty)
+		if (f->dirty) {
 			log_err("'%s' was not uploaded; its data is kept in %s", key,
 				f->stage_path);
-		else
+		} else {
 			unlink(f->stage_path);
+			journal_remove(f->stage_path);
+		}
 	}
+	free(f->journal_key);
 	free(f->stage_path);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
+}
+
+/*
+ * Upload what a killed daemon left in one staging file, unless it is not
+ * ours (another store), still in use (flock()ed by a live daemon), or
+ * the object changed in the store after the file was last written: then
+ * the data stays where it is and the log says so.
+ */
+static void cache_recover_one(struct cache *c, const char *stage, const char *jpath)
+{
+	struct journal_rec r;
+	struct cache_file *f;
+	struct store_obj obj;
+	struct store_meta meta;
+	struct stat st;
+	int fd, rc;
+
+	if (journal_read(jpath, &r))
+		return;
+	if (strcmp(r.store_id, c->store_id))
+		goto out;
+	fd = open(stage, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			unlink(jpath); /* a record without its data: nothing to do */
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) || fstat(fd, &st)) {
+		close(fd);
+		goto out;
+	}
+	if (!r.dirty) {
+		/* The store has it: what is left is a copy. */
+		unlink(stage);
+		unlink(jpath);
+		close(fd);
+		goto out;
+	}
+	rc = c->store->ops->head(c->store, r.key, &obj);
+	if (rc == 0 && obj.last_modified > st.st_mtime) {
+		log_err("'%s' changed in the bucket after an earlier run left changes to it "
+			"unsent; they are not uploaded, and are kept in %s",
+			r.key, stage);
+		close(fd);
+		goto out;
+	}
+	if (rc && rc != -ENOENT) {
+		log_err("cannot check '%s' to upload what an earlier run left (%s): kept in %s",
+			r.key, strerror(-rc), stage);
+		close(fd);
+		goto out;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f || !(f->stage_path = strdup(stage))) {
+		free(f);
+		close(fd);
+		goto out;
+	}
+	f->c = c;
+	f->fd = fd;
+	f->loaded = f->dirty = true;
+	f->size = (uint64_t)st.st_size;
+	f->meta = r.meta;
+	pthread_mutex_init(&f->lock, NULL);
+	meta = r.meta;
+	meta.has_mtime = true;
+	meta.mtime = st.st_mtim;
+	rc = cache_file_flush(f, r.key, &meta, false);
+	if (!rc)
+		log_notice("uploaded '%s' (%llu bytes), left unsent by an earlier run", r.key,
+			   (unsigned long long)f->size);
+	cache_file_close(f, r.key);
+out:
+	journal_rec_free(&r);
+}
+
+static void *cache_recover_main(void *arg)
+{
+	struct cache *c = arg;
+	static const char suffix[] = ".journal";
+	struct dirent *e;
+	DIR *d = opendir(c->staging_dir);
+
+	if (!d)
+		return NULL;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		struct buf stage, jpath;
+
+		if (strncmp(e->d_name, "stage-", 6) || len <= sizeof(suffix) - 1 ||
+		    strcmp(e->d_name + len - (sizeof(suffix) - 1), suffix))
+			continue;
+		buf_init(&stage, 8192);
+		buf_init(&jpath, 8192);
+		if (!buf_printf(&jpath, "%s/%s", c->staging_dir, e->d_name) &&
+		    !buf_append(&stage, jpath.data, jpath.len - (sizeof(suffix) - 1)))
+			cache_recover_one(c, stage.data, jpath.data);
+		buf_free(&stage);
+		buf_free(&jpath);
+	}
+	closedir(d);
+	return NULL;
+}
+
+int cache_start_recovery(struct cache *c)
+{
+	if (c->recovering)
+		return 0;
+	if (pthread_create(&c->recovery, NULL, cache_recover_main, c))
+		return -EAGAIN;
+	c->recovering = true;
+	return 0;
 }

@@ -376,9 +376,11 @@ int http_execute(struct http *h, const struct http_request *req, struct http_res
 		if (attempt >= retries)
 			break;
 		metrics_add(retries, 1);
-		log_info("%s %s: %s, retry %u of %u", req->method, req->url,
-			 curl_rc != CURLE_OK ? resp->error : "server busy or failing", attempt + 1,
-			 retries);
+		/* The query is never logged: a SAS or a pre-signed URL carries
+		 * its signature there. */
+		log_info("%s %.*s: %s, retry %u of %u", req->method, (int)strcspn(req->url, "?"),
+			 req->url, curl_rc != CURLE_OK ? resp->error : "server busy or failing",
+			 attempt + 1, retries);
 		http_backoff(attempt);
 	}
 	if (curl_rc == CURLE_OK && !rc)

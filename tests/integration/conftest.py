@@ -1,12 +1,14 @@
 """Fixtures for integration tests: a real s3rver behind the SigV4-checking
 proxy, real FUSE mounts of the bucketfs binary under test, and a boto3
 client as the independent view of the bucket."""
+import base64
 import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -16,6 +18,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROXY = os.path.join(ROOT, "tests", "tools", "sigv4_proxy.py")
+AZBLOB = os.path.join(ROOT, "tests", "tools", "azblob.js")
+NPM_DIR = os.environ.get("BUCKETFS_NPM_DIR", "/opt/bucketfs-test/npm")
+# azurite's documented development account.
+AZ_ACCOUNT = "devstoreaccount1"
+AZ_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+          "K1SZFPTOtr/KBHBeksoGMGw==")
 # What bucketfs signs with. The proxy verifies it, then swaps in s3rver's only
 # key id (s3rver does not check V4 signatures), so the secret is distinctive
 # enough to grep logs for.
@@ -118,6 +126,117 @@ class S3Server:
         self.proc.wait()
 
 
+class AzuriteServer:
+    """azurite (Microsoft's Blob emulator) on loopback, and a long-lived
+    client of Microsoft's SDK (tests/tools/azblob.js serve) as the
+    independent view of its containers."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "azurite")
+        os.makedirs(self.dir)
+        self.port = free_port()
+        exe = os.path.join(NPM_DIR, "node_modules", ".bin", "azurite-blob")
+        self.log = open(os.path.join(workdir, "azurite.log"), "w")
+        # The SDK speaks a newer API version than azurite knows; bucketfs's
+        # own version is checked strictly by azure_store_check (meson test
+        # --suite azure).
+        self.proc = subprocess.Popen(
+            [exe, "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location",
+             self.dir, "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc, "azurite")
+        self.endpoint = f"http://127.0.0.1:{self.port}/{AZ_ACCOUNT}"
+        env = dict(os.environ, NODE_PATH=os.path.join(NPM_DIR, "node_modules"),
+                   AZURE_STORAGE_CONNECTION_STRING=(
+                       f"DefaultEndpointsProtocol=http;AccountName={AZ_ACCOUNT};"
+                       f"AccountKey={AZ_KEY};BlobEndpoint={self.endpoint};"))
+        self.client = subprocess.Popen(["node", AZBLOB, "serve"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True, env=env)
+        self.lock = threading.Lock()
+
+    def call(self, **req):
+        with self.lock:
+            self.client.stdin.write(json.dumps(req) + "\n")
+            self.client.stdin.flush()
+            answer = json.loads(self.client.stdout.readline())
+        if not answer["ok"]:
+            raise RuntimeError(f"azblob {req['op']}: {answer['status']} {answer['error']}")
+        return answer
+
+    def close(self):
+        self.client.stdin.close()
+        self.client.wait()
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class S3Store:
+    """A fresh bucket, seen through boto3."""
+    backend = "s3"
+
+    def __init__(self, server, s3, name=None):
+        self.server, self.s3 = server, s3
+        self.name = name or "t-" + uuid.uuid4().hex[:12]
+        if not name:
+            s3.create_bucket(Bucket=self.name)
+
+    @classmethod
+    def existing(cls, server, name):
+        """A bucket made elsewhere (tests that take `bucket`), to mount."""
+        return cls(server, None, name)
+
+    def put(self, key, body, metadata=None):
+        self.s3.put_object(Bucket=self.name, Key=key, Body=body, Metadata=metadata or {})
+
+    def get(self, key):
+        return get_object(self.s3, self.name, key)
+
+    def head(self, key):
+        h = self.s3.head_object(Bucket=self.name, Key=key)
+        return {"size": h["ContentLength"], "metadata": h["Metadata"],
+                "mtime": h["LastModified"].timestamp()}
+
+    def keys(self, prefix=""):
+        return keys(self.s3, self.name, prefix)
+
+    def delete(self, key):
+        self.s3.delete_object(Bucket=self.name, Key=key)
+
+    def mount_args(self):
+        return (f"s3://{self.name}", [f"endpoint={self.server.endpoint}"],
+                {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET})
+
+
+class AzureStore:
+    """A fresh container, seen through Microsoft's SDK."""
+    backend = "azure"
+
+    def __init__(self, azurite):
+        self.az = azurite
+        self.name = "t-" + uuid.uuid4().hex[:12]
+        self.az.call(op="create", container=self.name)
+
+    def put(self, key, body, metadata=None):
+        self.az.call(op="put", container=self.name, key=key,
+                     body=base64.b64encode(body).decode(), metadata=metadata or {})
+
+    def get(self, key):
+        return base64.b64decode(self.az.call(op="get", container=self.name, key=key)["body"])
+
+    def head(self, key):
+        return self.az.call(op="head", container=self.name, key=key)
+
+    def keys(self, prefix=""):
+        return sorted(self.az.call(op="list", container=self.name, prefix=prefix)["keys"])
+
+    def delete(self, key):
+        self.az.call(op="delete", container=self.name, key=key)
+
+    def mount_args(self):
+        return (f"az://{self.name}", [f"endpoint={self.az.endpoint}"],
+                {"AZURE_STORAGE_ACCOUNT": AZ_ACCOUNT, "AZURE_STORAGE_KEY": AZ_KEY})
+
+
 @pytest.fixture(scope="session")
 def workdir():
     d = tempfile.mkdtemp(prefix="bucketfs-it-")
@@ -130,6 +249,21 @@ def server(workdir):
     s = S3Server(workdir)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def azurite(workdir):
+    a = AzuriteServer(workdir)
+    yield a
+    a.close()
+
+
+@pytest.fixture(params=["s3", "azure"])
+def store(request):
+    """A fresh bucket or container: tests that take it run on both stores."""
+    if request.param == "azure":
+        return AzureStore(request.getfixturevalue("azurite"))
+    return S3Store(request.getfixturevalue("server"), request.getfixturevalue("s3"))
 
 
 @pytest.fixture(scope="session")
@@ -195,12 +329,14 @@ class Mount:
         self.staging = os.path.join(tmp, "staging")
         self.log_path = os.path.join(tmp, f"bucketfs-{os.path.basename(self.path)}.log")
         e = clean_env(self.home)
+        store = S3Store.existing(server, bucket) if isinstance(bucket, str) else bucket
+        source, store_opts, store_env = store.mount_args()
         if creds:
-            e.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+            e.update(store_env)
         e.update(env or {})
-        o = [f"endpoint={server.endpoint}", f"staging_dir={self.staging}",
-             f"log_level={log_level}", "retries=2"] + list(opts)
-        source = f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
+        o = store_opts + [f"staging_dir={self.staging}", f"log_level={log_level}",
+                          "retries=2"] + list(opts)
+        source += f"/{prefix}" if prefix else ""
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, source, self.path, "-f", "-o", ",".join(o)],
                                      env=e, stdout=self.log, stderr=subprocess.STDOUT)
@@ -261,9 +397,10 @@ def mpoint(tmp_path):
 
 
 @pytest.fixture
-def mnt(mount_factory, bucket):
-    """A read-write mount of a fresh bucket."""
-    return mount_factory(bucket)
+def mnt(mount_factory, store):
+    """A read-write mount of a fresh bucket or container (tests that take
+    it run on both stores)."""
+    return mount_factory(store)
 
 
 def run_bucketfs(binary, args, env=None, timeout=60):

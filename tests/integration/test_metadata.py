@@ -16,7 +16,8 @@ def delta(server, before):
     return {k: now[k] - before[k] for k in now}
 
 
-def test_create_in_new_directory_costs_only_puts(mnt, s3, bucket, server):
+def test_create_in_new_directory_costs_only_puts(mount_factory, s3, bucket, server):
+    mnt = mount_factory(bucket)
     os.mkdir(mnt.p("d"))
     before = counts(server)
     for i in range(20):
@@ -28,7 +29,8 @@ def test_create_in_new_directory_costs_only_puts(mnt, s3, bucket, server):
     assert get_object(s3, bucket, "d/f7") == b"x" * 7
 
 
-def test_create_in_listed_directory_costs_only_puts(mnt, s3, bucket, server):
+def test_create_in_listed_directory_costs_only_puts(mount_factory, s3, bucket, server):
+    mnt = mount_factory(bucket)
     for name in ("e/a", "e/b", "e/sub/c"):
         s3.put_object(Bucket=bucket, Key=name, Body=b"1")
     assert sorted(os.listdir(mnt.p("e"))) == ["a", "b", "sub"]

@@ -50,7 +50,8 @@ def test_unknown_option_named(binary, mpoint, env):
 
 def test_bad_source(binary, mpoint, env):
     r = run_bucketfs(binary, ["gs://bkt", mpoint], env=env)
-    one_line_failure(r, "SOURCE 'gs://bkt' is not of the form s3://BUCKET[/PREFIX]")
+    one_line_failure(r, "SOURCE 'gs://bkt' is not s3://BUCKET[/PREFIX], az://CONTAINER[/PREFIX] "
+                     "or https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]")
 
 
 def test_missing_mountpoint(binary, env, server, tmp_path):

@@ -77,7 +77,11 @@ END_TEST
 START_TEST(test_source_bad)
 {
 	ck_assert_int_eq(parse("bkt", "/tmp", NULL), -EINVAL);
-	ck_assert_str_eq(why, "SOURCE 'bkt' is not of the form s3://BUCKET[/PREFIX]");
+	ck_assert_str_eq(why, "SOURCE 'bkt' is not s3://BUCKET[/PREFIX], az://CONTAINER[/PREFIX] "
+			      "or https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]");
+	ck_assert_int_eq(parse("az://Upper", "/tmp", NULL), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "container names"));
+	ck_assert_int_eq(parse("https://example.com/c/x", "/tmp", NULL), -EINVAL);
 	ck_assert_int_eq(parse("s3://ab", "/tmp", NULL), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(why, "3 to 255"));
 	ck_assert_int_eq(parse("s3://b?kt", "/tmp", NULL), -EINVAL);
@@ -88,6 +92,34 @@ START_TEST(test_source_bad)
 	ck_assert_str_eq(why, "missing SOURCE and MOUNTPOINT");
 	ck_assert_int_eq(parse("s3://bkt", "/tmp", "extra", NULL), -EINVAL);
 	ck_assert_str_eq(why, "unexpected argument 'extra'");
+}
+END_TEST
+
+START_TEST(test_source_azure)
+{
+	ck_assert_int_eq(parse("az://my-container/a//b", "/tmp", "-o", "account=acct", NULL), 0);
+	ck_assert_int_eq(o.backend, BFS_BACKEND_AZURE);
+	ck_assert_str_eq(o.bucket, "my-container");
+	ck_assert_str_eq(o.prefix, "a/b/");
+	ck_assert_str_eq(o.account, "acct");
+	ck_assert_ptr_null(o.endpoint);
+	ck_assert_ptr_null(o.sas);
+	/* The URL form: account and endpoint from the host; the SAS never
+	 * stays in the source, which becomes fsname. */
+	ck_assert_int_eq(parse("https://acct2.blob.core.windows.net/data/p?sv=2022-11-02&sig=S%2F",
+			       "/tmp", NULL),
+			 0);
+	ck_assert_int_eq(o.backend, BFS_BACKEND_AZURE);
+	ck_assert_str_eq(o.account, "acct2");
+	ck_assert_str_eq(o.endpoint, "https://acct2.blob.core.windows.net");
+	ck_assert_str_eq(o.bucket, "data");
+	ck_assert_str_eq(o.prefix, "p/");
+	ck_assert_str_eq(o.sas, "sv=2022-11-02&sig=S%2F");
+	ck_assert_str_eq(o.source, "https://acct2.blob.core.windows.net/data/p");
+	ck_assert_ptr_null(strstr(fuse_o(), "sig="));
+	ck_assert_int_eq(parse("https://acct2.blob.core.windows.net/data", "/tmp", NULL), 0);
+	ck_assert_str_eq(o.prefix, "");
+	ck_assert_ptr_null(o.sas);
 }
 END_TEST
 
@@ -278,6 +310,7 @@ int main(void)
 	tcase_add_test(tc, test_source_bucket_only);
 	tcase_add_test(tc, test_source_prefix);
 	tcase_add_test(tc, test_source_bad);
+	tcase_add_test(tc, test_source_azure);
 	tcase_add_test(tc, test_store_options);
 	tcase_add_test(tc, test_numbers_and_sizes);
 	tcase_add_test(tc, test_presentation);
