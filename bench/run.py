@@ -5,6 +5,8 @@ workloads, one table. Not a test: it prints figures, it asserts nothing.
   bench/run.py [--bucketfs build/bucketfs] [--delay-ms 0] [--size-mib 1024]
                [--tools bucketfs,s3fs,rclone] [--quick]
 
+Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), s3fs, rclone.
+
 --delay-ms puts a TCP delay line (bench/delayline.py) between the clients
 and s3rver, adding that much each way, like a cloud round trip.
 Ratios are peer time / bucketfs time: above 1, bucketfs is faster.
@@ -94,9 +96,11 @@ class Env:
 
 
 def mount_cmd(tool, args, env, bucket, mnt, cache):
-    if tool == "bucketfs":
+    if tool in ("bucketfs", "bucketfs-la"):
+        # bucketfs-la: -o list_attrs, attributes from listings alone.
+        extra = ",list_attrs" if tool == "bucketfs-la" else ""
         return [args.bucketfs, f"s3://{bucket}", mnt, "-o",
-                f"endpoint={env.endpoint},passwd_file={env.passwd},staging_dir={cache}"]
+                f"endpoint={env.endpoint},passwd_file={env.passwd},staging_dir={cache}{extra}"]
     if tool == "s3fs":
         return ["s3fs", bucket, mnt, "-o",
                 f"url={env.endpoint},use_path_request_style,passwd_file={env.passwd},"
@@ -291,7 +295,7 @@ def main():
         print(f"seconds; ratio = peer time / bucketfs time (above 1: bucketfs faster); "
               f"{args.size_mib} MiB object, untar of {n_tree} files")
         head = f"{'workload':32}" + "".join(f"{t:>10}" for t in tools)
-        peers = [t for t in tools if t != "bucketfs"]
+        peers = [t for t in tools if t not in ("bucketfs", "bucketfs-la")]
         if "bucketfs" in tools:
             head += "".join(f"{'vs ' + p:>12}" for p in peers)
         print(head)

@@ -23,6 +23,7 @@ struct fs_conf {
 	bool read_only;
 	unsigned int stat_ttl; /* seconds attributes are trusted (kernel and ours) */
 	unsigned int list_ttl; /* seconds a listing answers lookups; 0: off */
+	bool list_attrs;       /* file attributes from listings, no HEADs */
 };
 
 struct fs;

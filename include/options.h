@@ -60,6 +60,7 @@ struct bfs_options {
 	/* Metadata caching, seconds. */
 	unsigned int stat_ttl; /* default 1 */
 	unsigned int list_ttl; /* default 10 */
+	bool list_attrs;       /* attributes from listings alone */
 
 	/* Presentation. */
 	bool read_only;

@@ -256,6 +256,7 @@ int main(int argc, char **argv)
 	fconf.read_only = opts.read_only;
 	fconf.stat_ttl = opts.stat_ttl;
 	fconf.list_ttl = opts.list_ttl;
+	fconf.list_attrs = opts.list_attrs;
 	log_init(opts.log_level, true);
 	fs = fs_create(cache, &fconf);
 	if (!fs) {

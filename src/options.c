@@ -83,6 +83,8 @@ static const struct opt_def opt_defs[] = {
 	 "how long attributes are trusted before asking the store again (default 1)"},
 	{"list_ttl=", OPT_UINT, F(list_ttl), 0, 86400, "SECS",
 	 "how long a directory listing answers lookups and readdir (default 10; 0: off)"},
+	{"list_attrs", OPT_FLAG, F(list_attrs), 0, 0, NULL,
+	 "file sizes and times from listings, no HEAD per file (modes, owners: the mount's)"},
 	{"uid=", OPT_SPECIAL, 0, 0, 0, "UID", "owner of every file (default: the mounting user)"},
 	{"gid=", OPT_SPECIAL, 0, 0, 0, "GID", "group of every file (default: the mounting group)"},
 	{"umask=", OPT_SPECIAL, 0, 0, 0, "MASK", "permission bits to clear (octal, default 022)"},

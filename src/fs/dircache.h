@@ -25,6 +25,8 @@ struct dircache_fill;
 
 struct dircache_entry {
 	mode_t type; /* S_IFREG or S_IFDIR (a common prefix) */
+	bool listed; /* size, mtime and etag are the listing's (not a name
+			added here, whose attributes are unknown) */
 	uint64_t size;
 	time_t mtime;
 	char etag[80];

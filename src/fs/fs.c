@@ -333,9 +333,20 @@ static int fs_stat_dir(struct fs *fs, const char *key, struct fs_remote *r)
 	return rc;
 }
 
+/* Attributes from a listing alone (list_attrs): the mount's modes and
+ * owner, the listed size, Last-Modified and ETag. */
+static void fs_remote_from_listing(struct fs *fs, const struct dircache_entry *e,
+				   struct fs_remote *r)
+{
+	struct store_obj obj = {.size = e->size, .last_modified = e->mtime};
+
+	memcpy(obj.etag, e->etag, sizeof(obj.etag));
+	fs_remote_from_obj(fs, &obj, S_ISDIR(e->type) ? S_IFDIR : S_IFREG, r);
+}
+
 /* Resolve a key, asking the cached listing of its directory first: a name
  * not in a fresh listing does not exist, and a directory in one needs no
- * LIST. */
+ * LIST; with list_attrs, a listed file or directory needs no request. */
 static int fs_stat_key(struct fs *fs, const char *key, struct fs_remote *r)
 {
 	struct dircache_entry e;
@@ -350,6 +361,10 @@ static int fs_stat_key(struct fs *fs, const char *key, struct fs_remote *r)
 	buf_free(&name);
 	if (hit == 0)
 		return -ENOENT;
+	if (hit == 1 && fs->conf.list_attrs && (e.listed || S_ISDIR(e.type))) {
+		fs_remote_from_listing(fs, &e, r);
+		return 0;
+	}
 	if (hit == 1 && S_ISDIR(e.type))
 		return fs_stat_dir(fs, key, r);
 	return fs_stat_remote(fs, key, r);
@@ -507,7 +522,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = inode_key(i, fs->prefix, &key);
 		pthread_mutex_unlock(&fs->lock);
 		if (!rc)
-			rc = fs_stat_remote(fs, key.data, &r);
+			rc = fs_stat_key(fs, key.data, &r);
 		pthread_mutex_lock(&fs->lock);
 		i = inode_get(&fs->table, ino);
 		if (!i)
@@ -1671,8 +1686,10 @@ static int fs_listing_fetch(struct fs *fs, struct fs_listing *ls, struct dircach
 		for (k = 0; k < l.n_objects && !rc; k++) {
 			const struct store_list_entry *o = &l.objects[k];
 			const char *name = o->key + plen;
-			struct dircache_entry e = {
-				.type = S_IFREG, .size = o->size, .mtime = o->last_modified};
+			struct dircache_entry e = {.type = S_IFREG,
+						   .listed = true,
+						   .size = o->size,
+						   .mtime = o->last_modified};
 
 			if (fs_dir_skip(name, strlen(name)) || strchr(name, '/'))
 				continue;
@@ -1761,7 +1778,14 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		HASH_DEL(ls.seen, s);
 		free(s);
 	}
-	prefetch_listing(fs->prefetch, ino, ls.files, ls.n_files);
+	/* With list_attrs the listing has the attributes: no HEADs to run. */
+	if (fs->conf.list_attrs) {
+		for (size_t k = 0; k < ls.n_files; k++)
+			free(ls.files[k]);
+		free(ls.files);
+	} else {
+		prefetch_listing(fs->prefetch, ino, ls.files, ls.n_files);
+	}
 	buf_free(&dkey);
 	if (rc) {
 		fs_dir_free(ls.d);

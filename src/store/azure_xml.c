@@ -1,10 +1,6 @@
 /*
- * The Azure Blob XML documents, through libxml2's tree API, held to the
- * same rules as s3_xml.c: server bodies are untrusted, so they are parsed
- * without network access, DTD loading or entity substitution (a body with
- * a DTD is refused: the service never sends one), and only the text
- * directly inside a leaf element is read. Elements are matched by local
- * name; the Blob service uses no namespace.
+ * The Azure Blob XML documents. Server bodies are untrusted and read
+ * through xml_util.h, as S3's are; the Blob service uses no namespace.
  */
 #include "azure_xml.h"
 
@@ -19,113 +15,7 @@
 #include <string.h>
 
 #include "uri.h"
-
-/* NOENT is deliberately absent: entities are never substituted. */
-#define AZ_XML_OPTIONS \
-	(XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
-
-static xmlDocPtr parse(const char *xml, size_t len)
-{
-	xmlDocPtr doc;
-
-	if (!xml || !len || len > INT_MAX)
-		return NULL;
-	doc = xmlReadMemory(xml, (int)len, "azure.xml", NULL, AZ_XML_OPTIONS);
-	/* With a DTD come declared entities and their expansion tricks. */
-	if (doc && (doc->intSubset || doc->extSubset)) {
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
-}
-
-static bool named(xmlNodePtr n, const char *name)
-{
-	return n && n->type == XML_ELEMENT_NODE && n->name && !strcmp((const char *)n->name, name);
-}
-
-static xmlNodePtr root_named(xmlDocPtr doc, const char *name)
-{
-	xmlNodePtr r = doc ? xmlDocGetRootElement(doc) : NULL;
-
-	return named(r, name) ? r : NULL;
-}
-
-static xmlNodePtr child(xmlNodePtr parent, const char *name)
-{
-	for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-		if (named(c, name))
-			return c;
-	return NULL;
-}
-
-/* The text and CDATA directly inside n, malloc'd ("" when empty); NULL
- * means out of memory. Nothing else counts, so no entity is expanded. */
-static char *text_of(xmlNodePtr n)
-{
-	size_t len = 0, off = 0;
-	char *s;
-
-	for (xmlNodePtr c = n->children; c; c = c->next)
-		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-			len += strlen((const char *)c->content);
-	s = malloc(len + 1);
-	if (!s)
-		return NULL;
-	for (xmlNodePtr c = n->children; c; c = c->next) {
-		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
-			size_t l = strlen((const char *)c->content);
-
-			memcpy(s + off, c->content, l);
-			off += l;
-		}
-	}
-	s[off] = '\0';
-	return s;
-}
-
-/* *out: text of the first child of that name, NULL if none; the return
- * value tells absence from lack of memory. */
-static int child_text(xmlNodePtr parent, const char *name, char **out)
-{
-	xmlNodePtr c = child(parent, name);
-
-	*out = NULL;
-	if (!c)
-		return 0;
-	*out = text_of(c);
-	return *out ? 0 : -ENOMEM;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EPROTO;
-	for (; *s; s++) {
-		unsigned int dig = (unsigned char)*s - '0';
-
-		if (dig > 9 || v > (UINT64_MAX - dig) / 10)
-			return -EPROTO;
-		v = v * 10 + dig;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Exactly n digits, no sign or blank as strtol would allow. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
+#include "xml_util.h"
 
 static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -151,11 +41,11 @@ int azure_parse_rfc1123(const char *s, time_t *out)
 	for (int i = 0; i < 12; i++)
 		if (!strncmp(s + 8, months[i], 3))
 			mo = i;
-	d = digits(s + 5, 2);
-	y = digits(s + 12, 4);
-	h = digits(s + 17, 2);
-	mi = digits(s + 20, 2);
-	sec = digits(s + 23, 2);
+	d = xml_digits(s + 5, 2);
+	y = xml_digits(s + 12, 4);
+	h = xml_digits(s + 17, 2);
+	mi = xml_digits(s + 20, 2);
+	sec = xml_digits(s + 23, 2);
 	if (mo < 0 || d < 1 || y < 0 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
 		return -EINVAL;
 	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -186,25 +76,6 @@ void azure_format_rfc1123(time_t t, char out[30])
 		 (unsigned int)tm.tm_sec % 100);
 }
 
-/* Make room for one more element in a doubling array. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : first;
-	if (ncap < *cap || ncap > SIZE_MAX / elem)
-		return -ENOMEM;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 /*
  * A blob or prefix Name. Since 2020-02-10 a name holding characters XML
  * cannot carry comes as <Name Encoded="true"> with the name percent-
@@ -212,14 +83,14 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
  */
 static int name_of(xmlNodePtr parent, char **out)
 {
-	xmlNodePtr n = child(parent, "Name");
+	xmlNodePtr n = xml_child(parent, "Name");
 	bool encoded = false;
 	char *s;
 
 	*out = NULL;
 	if (!n)
 		return -EPROTO;
-	s = text_of(n);
+	s = xml_text_of(n);
 	if (!s)
 		return -ENOMEM;
 	for (xmlAttrPtr a = n->properties; a; a = a->next) {
@@ -248,11 +119,11 @@ static int name_of(xmlNodePtr parent, char **out)
 /* Skip what is not a live blob: snapshots and soft-deleted blobs. */
 static bool is_live(xmlNodePtr blob)
 {
-	xmlNodePtr del = child(blob, "Deleted");
-	bool live = !child(blob, "Snapshot");
+	xmlNodePtr del = xml_child(blob, "Deleted");
+	bool live = !xml_child(blob, "Snapshot");
 
 	if (live && del) {
-		char *t = text_of(del);
+		char *t = xml_text_of(del);
 
 		live = !t || strcmp(t, "true");
 		free(t);
@@ -263,20 +134,20 @@ static bool is_live(xmlNodePtr blob)
 static int add_object(struct store_list *out, size_t *cap, xmlNodePtr blob)
 {
 	struct store_list_entry e = {0};
-	xmlNodePtr props = child(blob, "Properties");
+	xmlNodePtr props = xml_child(blob, "Properties");
 	char *size = NULL, *lm = NULL, *etag = NULL;
 	int rc;
 
-	rc = grow((void **)&out->objects, cap, out->n_objects, sizeof(*out->objects), 64);
+	rc = xml_grow((void **)&out->objects, cap, out->n_objects, sizeof(*out->objects), 64);
 	if (!rc)
 		rc = name_of(blob, &e.key);
 	if (!rc)
-		rc = child_text(props, "Content-Length", &size);
+		rc = xml_child_text(props, "Content-Length", &size);
 	if (!rc)
-		rc = child_text(props, "Last-Modified", &lm);
+		rc = xml_child_text(props, "Last-Modified", &lm);
 	if (!rc)
-		rc = child_text(props, "Etag", &etag);
-	if (!rc && size && parse_u64(size, &e.size))
+		rc = xml_child_text(props, "Etag", &etag);
+	if (!rc && size && xml_parse_u64(size, &e.size))
 		rc = -EPROTO;
 	/* A missing or odd date only costs us the mtime, not the listing. */
 	if (!lm || azure_parse_rfc1123(lm, &e.last_modified))
@@ -305,7 +176,7 @@ static int add_prefix(struct store_list *out, size_t *cap, xmlNodePtr bp)
 	char *p;
 	int rc;
 
-	rc = grow((void **)&out->prefixes, cap, out->n_prefixes, sizeof(*out->prefixes), 16);
+	rc = xml_grow((void **)&out->prefixes, cap, out->n_prefixes, sizeof(*out->prefixes), 16);
 	if (!rc)
 		rc = name_of(bp, &p);
 	if (rc)
@@ -316,9 +187,9 @@ static int add_prefix(struct store_list *out, size_t *cap, xmlNodePtr bp)
 
 int azure_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 {
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root = root_named(doc, "EnumerationResults");
-	xmlNodePtr blobs = child(root, "Blobs");
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr root = xml_root_named(doc, "EnumerationResults");
+	xmlNodePtr blobs = xml_child(root, "Blobs");
 	size_t ocap = 0, pcap = 0;
 	char *marker = NULL;
 	int rc = 0;
@@ -331,13 +202,13 @@ int azure_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 		return -EPROTO;
 	}
 	for (xmlNodePtr c = blobs->children; c && !rc; c = c->next) {
-		if (named(c, "Blob") && is_live(c))
+		if (xml_named(c, "Blob") && is_live(c))
 			rc = add_object(out, &ocap, c);
-		else if (named(c, "BlobPrefix"))
+		else if (xml_named(c, "BlobPrefix"))
 			rc = add_prefix(out, &pcap, c);
 	}
 	if (!rc)
-		rc = child_text(root, "NextMarker", &marker);
+		rc = xml_child_text(root, "NextMarker", &marker);
 	xmlFreeDoc(doc);
 	if (!rc && marker && *marker) {
 		out->next_token = marker;
@@ -354,8 +225,8 @@ int azure_xml_parse_error(const char *xml, size_t len, char **code, char **messa
 {
 	char **outs[] = {code, message, auth_detail};
 	static const char *const names[] = {"Code", "Message", "AuthenticationErrorDetail"};
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root = root_named(doc, "Error");
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr root = xml_root_named(doc, "Error");
 	int rc = root ? 0 : -EPROTO;
 
 	for (size_t i = 0; i < 3; i++)
@@ -363,7 +234,7 @@ int azure_xml_parse_error(const char *xml, size_t len, char **code, char **messa
 			*outs[i] = NULL;
 	for (size_t i = 0; i < 3 && !rc; i++)
 		if (outs[i])
-			rc = child_text(root, names[i], outs[i]);
+			rc = xml_child_text(root, names[i], outs[i]);
 	xmlFreeDoc(doc);
 	if (rc) {
 		for (size_t i = 0; i < 3; i++) {

@@ -1,10 +1,8 @@
 /*
- * The S3 XML documents, through libxml2's tree API. Server bodies are
- * untrusted: they are parsed without network access, DTD loading or entity
- * substitution (and a body carrying a DTD is refused outright: S3 never
- * sends one), and every element is matched by its local name so that the
- * S3 namespace, a prefixed form of it, or its absence on some compatible
- * stores, all read the same.
+ * The S3 XML documents. Server bodies are untrusted and read through
+ * xml_util.h; elements are matched by local name so that the S3 namespace,
+ * a prefixed form of it, or its absence on some compatible stores, all
+ * read the same.
  */
 #include "s3_xml.h"
 
@@ -17,101 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xml_util.h"
+
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
-
-/* NOENT is deliberately absent: entities are never substituted. */
-#define S3_XML_OPTIONS \
-	(XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
-
-static xmlDocPtr parse(const char *xml, size_t len)
-{
-	xmlDocPtr doc;
-
-	if (!xml || !len || len > INT_MAX)
-		return NULL;
-	doc = xmlReadMemory(xml, (int)len, "s3.xml", NULL, S3_XML_OPTIONS);
-	/* With a DTD come declared entities and their expansion tricks. */
-	if (doc && (doc->intSubset || doc->extSubset)) {
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
-}
-
-/* An element of that local name, whatever its namespace. */
-static bool named(xmlNodePtr n, const char *name)
-{
-	return n && n->type == XML_ELEMENT_NODE && n->name && !strcmp((const char *)n->name, name);
-}
-
-static xmlNodePtr root_named(xmlDocPtr doc, const char *name)
-{
-	xmlNodePtr r = doc ? xmlDocGetRootElement(doc) : NULL;
-
-	return named(r, name) ? r : NULL;
-}
-
-static xmlNodePtr child(xmlNodePtr parent, const char *name)
-{
-	for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-		if (named(c, name))
-			return c;
-	return NULL;
-}
-
-/*
- * The character data directly inside an element, malloc'd ("" when empty).
- * Only text and CDATA children count: S3 puts nothing else in a leaf, and
- * this way nothing can make us expand an entity. NULL means out of memory.
- */
-static char *text_of(xmlNodePtr n)
-{
-	size_t len = 0, off = 0;
-	char *s;
-
-	for (xmlNodePtr c = n->children; c; c = c->next)
-		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
-			len += strlen((const char *)c->content);
-	s = malloc(len + 1);
-	if (!s)
-		return NULL;
-	for (xmlNodePtr c = n->children; c; c = c->next) {
-		if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
-			size_t l = strlen((const char *)c->content);
-
-			memcpy(s + off, c->content, l);
-			off += l;
-		}
-	}
-	s[off] = '\0';
-	return s;
-}
-
-/* *out is the text of the first child element of that name, or NULL when
- * there is none; the return value tells absence from lack of memory. */
-static int child_text(xmlNodePtr parent, const char *name, char **out)
-{
-	xmlNodePtr c = child(parent, name);
-
-	*out = NULL;
-	if (!c)
-		return 0;
-	*out = text_of(c);
-	return *out ? 0 : -ENOMEM;
-}
-
-/* Exactly n digits, no sign or blank as strtol would allow. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
 
 static bool leap(int y)
 {
@@ -130,12 +36,12 @@ int s3_parse_iso8601(const char *s, time_t *out)
 	if (!s || !out || strnlen(s, 20) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
 	    s[13] != ':' || s[16] != ':')
 		return -EINVAL;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
-	h = digits(s + 11, 2);
-	mi = digits(s + 14, 2);
-	sec = digits(s + 17, 2);
+	y = xml_digits(s, 4);
+	mo = xml_digits(s + 5, 2);
+	d = xml_digits(s + 8, 2);
+	h = xml_digits(s + 11, 2);
+	mi = xml_digits(s + 14, 2);
+	sec = xml_digits(s + 17, 2);
 	if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
 	    sec < 0 || sec > 60)
 		return -EINVAL;
@@ -161,61 +67,25 @@ int s3_parse_iso8601(const char *s, time_t *out)
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EPROTO;
-	for (; *s; s++) {
-		unsigned int dig = (unsigned char)*s - '0';
-
-		if (dig > 9 || v > (UINT64_MAX - dig) / 10)
-			return -EPROTO;
-		v = v * 10 + dig;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Make room for one more element in a doubling array. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : first;
-	if (ncap < *cap || ncap > SIZE_MAX / elem)
-		return -ENOMEM;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static int add_object(struct store_list *out, size_t *cap, xmlNodePtr c)
 {
 	struct store_list_entry e = {0};
 	char *size = NULL, *lm = NULL, *etag = NULL;
 	int rc;
 
-	rc = grow((void **)&out->objects, cap, out->n_objects, sizeof(*out->objects), 64);
+	rc = xml_grow((void **)&out->objects, cap, out->n_objects, sizeof(*out->objects), 64);
 	if (!rc)
-		rc = child_text(c, "Key", &e.key);
+		rc = xml_child_text(c, "Key", &e.key);
 	/* S3 keys are never empty; an entry without one names nothing. */
 	if (!rc && (!e.key || !*e.key))
 		rc = -EPROTO;
 	if (!rc)
-		rc = child_text(c, "Size", &size);
+		rc = xml_child_text(c, "Size", &size);
 	if (!rc)
-		rc = child_text(c, "LastModified", &lm);
+		rc = xml_child_text(c, "LastModified", &lm);
 	if (!rc)
-		rc = child_text(c, "ETag", &etag);
-	if (!rc && size && parse_u64(size, &e.size))
+		rc = xml_child_text(c, "ETag", &etag);
+	if (!rc && size && xml_parse_u64(size, &e.size))
 		rc = -EPROTO;
 	/* A missing or odd date only costs us the mtime, not the listing. */
 	if (!lm || s3_parse_iso8601(lm, &e.last_modified))
@@ -239,9 +109,9 @@ static int add_prefix(struct store_list *out, size_t *cap, xmlNodePtr c)
 	char *p;
 	int rc;
 
-	rc = grow((void **)&out->prefixes, cap, out->n_prefixes, sizeof(*out->prefixes), 16);
+	rc = xml_grow((void **)&out->prefixes, cap, out->n_prefixes, sizeof(*out->prefixes), 16);
 	if (!rc)
-		rc = child_text(c, "Prefix", &p);
+		rc = xml_child_text(c, "Prefix", &p);
 	if (rc)
 		return rc;
 	if (!p || !*p) {
@@ -254,8 +124,8 @@ static int add_prefix(struct store_list *out, size_t *cap, xmlNodePtr c)
 
 int s3_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 {
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root = root_named(doc, "ListBucketResult");
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr root = xml_root_named(doc, "ListBucketResult");
 	size_t ocap = 0, pcap = 0;
 	bool truncated = false;
 	char *token = NULL;
@@ -267,19 +137,19 @@ int s3_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 		return -EPROTO;
 	}
 	for (xmlNodePtr c = root->children; c && !rc; c = c->next) {
-		if (named(c, "Contents")) {
+		if (xml_named(c, "Contents")) {
 			rc = add_object(out, &ocap, c);
-		} else if (named(c, "CommonPrefixes")) {
+		} else if (xml_named(c, "CommonPrefixes")) {
 			rc = add_prefix(out, &pcap, c);
-		} else if (named(c, "IsTruncated")) {
-			char *t = text_of(c);
+		} else if (xml_named(c, "IsTruncated")) {
+			char *t = xml_text_of(c);
 
 			if (!t)
 				rc = -ENOMEM;
 			truncated = t && !strcmp(t, "true");
 			free(t);
-		} else if (named(c, "NextContinuationToken") && !token) {
-			token = text_of(c);
+		} else if (xml_named(c, "NextContinuationToken") && !token) {
+			token = xml_text_of(c);
 			if (!token)
 				rc = -ENOMEM;
 		}
@@ -303,8 +173,8 @@ int s3_xml_parse_error(const char *xml, size_t len, char **code, char **message,
 {
 	char **outs[] = {code, message, request_id};
 	static const char *const names[] = {"Code", "Message", "RequestId"};
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root = root_named(doc, "Error");
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr root = xml_root_named(doc, "Error");
 	int rc = root ? 0 : -EPROTO;
 
 	for (size_t i = 0; i < 3; i++)
@@ -312,7 +182,7 @@ int s3_xml_parse_error(const char *xml, size_t len, char **code, char **message,
 			*outs[i] = NULL;
 	for (size_t i = 0; i < 3 && !rc; i++)
 		if (outs[i])
-			rc = child_text(root, names[i], outs[i]);
+			rc = xml_child_text(root, names[i], outs[i]);
 	xmlFreeDoc(doc);
 	if (rc) {
 		for (size_t i = 0; i < 3; i++) {
@@ -327,10 +197,10 @@ int s3_xml_parse_error(const char *xml, size_t len, char **code, char **message,
 
 int s3_xml_parse_upload_id(const char *xml, size_t len, char **upload_id)
 {
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root = root_named(doc, "InitiateMultipartUploadResult");
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr root = xml_root_named(doc, "InitiateMultipartUploadResult");
 	char *id = NULL;
-	int rc = root ? child_text(root, "UploadId", &id) : -EPROTO;
+	int rc = root ? xml_child_text(root, "UploadId", &id) : -EPROTO;
 
 	xmlFreeDoc(doc);
 	*upload_id = NULL;
@@ -433,18 +303,18 @@ int s3_xml_build_delete(struct buf *out, const char *const *keys, size_t n)
 
 int s3_xml_parse_delete_result(const char *xml, size_t len, size_t *n_errors, char **first_code)
 {
-	xmlDocPtr doc = parse(xml, len);
-	xmlNodePtr root = root_named(doc, "DeleteResult");
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr root = xml_root_named(doc, "DeleteResult");
 	size_t n = 0;
 	int rc = root ? 0 : -EPROTO;
 
 	if (first_code)
 		*first_code = NULL;
 	for (xmlNodePtr c = root ? root->children : NULL; c && !rc; c = c->next) {
-		if (!named(c, "Error"))
+		if (!xml_named(c, "Error"))
 			continue;
 		if (!n && first_code)
-			rc = child_text(c, "Code", first_code);
+			rc = xml_child_text(c, "Code", first_code);
 		n++;
 	}
 	xmlFreeDoc(doc);

@@ -2,6 +2,7 @@
 create costs its PUT and nothing else), changes made through the mount
 show at once, changes made by other clients show once the TTL runs out."""
 import os
+import subprocess
 import time
 
 from conftest import get_object, keys
@@ -81,3 +82,25 @@ def test_other_clients_show_after_list_ttl(mount_factory, s3, bucket):
     time.sleep(2.5)
     assert os.path.exists(short.p("x", "new"))
     assert sorted(os.listdir(short.p("x"))) == ["new", "seed"]
+
+
+def test_list_attrs_ls_l_costs_the_listing_only(mount_factory, s3, bucket, server):
+    # list_attrs: ls -l takes sizes and times from the LIST pages; per-file
+    # metadata is not read (that is the trade), and nothing is HEADed.
+    for i in range(50):
+        s3.put_object(Bucket=bucket, Key=f"la/f{i:02d}", Body=b"x" * i,
+                      Metadata={"mode": str(0o100600)})
+    m = mount_factory(bucket, opts=["list_attrs"])
+    assert os.path.isdir(m.p("la"))
+    before = counts(server)
+    out = subprocess.run(["ls", "-ln", m.p("la")], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[1:]
+    d = delta(server, before)
+    assert d["HEAD"] == 0 and d["GET list-type"] == 1, d
+    sizes = {line.split()[-1]: int(line.split()[4]) for line in out}
+    assert sizes == {f"f{i:02d}": i for i in range(50)}
+    assert all(line.startswith("-rw-r--r--") for line in out)  # the mount's mode
+    # A file written here is not shown with the listing's stale size.
+    with open(m.p("la", "f07"), "wb") as f:
+        f.write(b"longer than before")
+    assert os.stat(m.p("la", "f07")).st_size == 18
