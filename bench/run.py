@@ -279,6 +279,9 @@ def main():
     if args.quick:
         args.size_mib, args.list_n, args.small_n, args.random_n = 256, 2000, 200, 300
     tools = args.tools.split(",")
+    missing = [t for t in tools if t in ("s3fs", "rclone") and not shutil.which(t)]
+    if missing:
+        sys.exit(f"bench: {', '.join(missing)} not installed (apt-get install s3fs rclone)")
     work = tempfile.mkdtemp(prefix="bucketfs-bench-", dir="/var/tmp")
     env = Env(args, work)
     try:
@@ -291,6 +294,8 @@ def main():
         for tool in tools:
             print(f"running {tool}", flush=True)
             results[tool] = run_tool(tool, args, env, bucket, big, tree)
+            for w, v in results[tool].items():  # as it comes: a later tool may fail
+                print(f"  {w:32}{fmt(v, 10)}", flush=True)
         print()
         print(f"seconds; ratio = peer time / bucketfs time (above 1: bucketfs faster); "
               f"{args.size_mib} MiB object, untar of {n_tree} files")

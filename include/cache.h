@@ -29,6 +29,8 @@ struct cache_conf {
 	uint64_t block_size;	    /* unit of caching and of ranged GETs */
 	uint64_t readahead_max;	    /* largest read-ahead window */
 	unsigned int fetch_threads; /* parallel read-ahead GETs */
+	const char *cache_dir;	    /* disk tier of the block cache; NULL: none */
+	uint64_t cache_disk_size;   /* its hard cap */
 };
 
 struct cache;

@@ -19,6 +19,7 @@ struct metrics {
 	uint64_t errors; /* requests that failed for good: transport, 403, 5xx */
 	uint64_t bytes_down, bytes_up;
 	uint64_t cache_hits, cache_misses; /* blocks */
+	uint64_t cache_disk_hits;	   /* blocks read from the disk tier */
 	uint64_t prefetched_blocks;
 	uint64_t uploads, upload_failures; /* files */
 };

@@ -17,6 +17,13 @@
 
 enum bfs_backend { BFS_BACKEND_S3 = 0, BFS_BACKEND_AZURE };
 
+/* -o azure_identity=: which Microsoft Entra ID sources may be used. */
+enum bfs_azure_identity {
+	BFS_AZURE_IDENTITY_AUTO = 0, /* workload identity, service principal */
+	BFS_AZURE_IDENTITY_MSI,	     /* those, then managed identity (IMDS) */
+	BFS_AZURE_IDENTITY_NONE,
+};
+
 struct bfs_options {
 	/* SOURCE, split. "s3://bucket/some/prefix" gives bucket "bucket" and
 	 * prefix "some/prefix/" (always ending in '/', or "" for the root);
@@ -44,6 +51,8 @@ struct bfs_options {
 	unsigned int retries;	      /* after the first try; default 5 */
 	unsigned int connect_timeout; /* seconds; default 10 */
 	unsigned int request_timeout; /* seconds without progress; default 60 */
+	/* -o azure_identity=; default auto. */
+	enum bfs_azure_identity azure_identity;
 
 	/* Writing. */
 	uint64_t multipart_threshold; /* default 64 MiB */
@@ -56,6 +65,8 @@ struct bfs_options {
 	uint64_t block_size;	    /* default 1 MiB */
 	uint64_t readahead_max;	    /* default 64 MiB */
 	unsigned int fetch_threads; /* default 8 */
+	char *cache_dir;	    /* disk tier; NULL for none */
+	uint64_t cache_disk_size;   /* default 4 GiB */
 
 	/* Metadata caching, seconds. */
 	unsigned int stat_ttl; /* default 1 */

@@ -146,9 +146,14 @@ static struct store *azure_store(const struct bfs_options *opts, const struct ht
 	struct azure_creds_conf cconf = {
 		.account = opts->account, .key_file = opts->key_file, .sas = opts->sas};
 	struct azure_conf aconf = {.container = opts->bucket, .http = *http};
+	struct azure_token_conf tconf;
 	struct azure_creds creds;
 	struct store *store = NULL;
 
+	if (opts->azure_identity == BFS_AZURE_IDENTITY_MSI)
+		cconf.identity = AZURE_IDENTITY_MSI;
+	else if (opts->azure_identity == BFS_AZURE_IDENTITY_NONE)
+		cconf.identity = AZURE_IDENTITY_NONE;
 	if (azure_creds_resolve(&cconf, &creds, why))
 		return NULL;
 	log_info("Azure credentials from %s%s%s", creds.source, creds.account ? ", account " : "",
@@ -157,6 +162,10 @@ static struct store *azure_store(const struct bfs_options *opts, const struct ht
 	aconf.endpoint = opts->endpoint ? opts->endpoint : creds.endpoint;
 	aconf.key = creds.key;
 	aconf.sas = creds.sas;
+	if (creds.entra != AZURE_TOKEN_NONE) {
+		azure_creds_token_conf(&creds, http, &tconf);
+		aconf.entra = &tconf;
+	}
 	if (!aconf.account && !aconf.endpoint)
 		*why = strdup("no storage account: give -o account=NAME or set "
 			      "AZURE_STORAGE_ACCOUNT");
@@ -241,6 +250,8 @@ int main(int argc, char **argv)
 	kconf.block_size = opts.block_size;
 	kconf.readahead_max = opts.readahead_max;
 	kconf.fetch_threads = opts.fetch_threads;
+	kconf.cache_dir = opts.cache_dir;
+	kconf.cache_disk_size = opts.cache_disk_size;
 	if (cache_create(store, &kconf, &cache, &why))
 		goto out_why;
 	if (opts.metrics && metrics_serve(opts.metrics, &why))

@@ -57,6 +57,8 @@ static const struct opt_def opt_defs[] = {
 	{"account=", OPT_STR, F(account), 0, 0, "NAME",
 	 "Azure storage account (default $AZURE_STORAGE_ACCOUNT)"},
 	{"key_file=", OPT_STR, F(key_file), 0, 0, "FILE", "Azure account key from FILE (mode 600)"},
+	{"azure_identity=", OPT_SPECIAL, 0, 0, 0, "WHICH",
+	 "Entra ID tokens: auto (default), msi (also managed identity) or none"},
 	{"retries=", OPT_UINT, F(retries), 0, 100, "N",
 	 "retries of a failed request, with backoff (default 5)"},
 	{"connect_timeout=", OPT_UINT, F(connect_timeout), 1, 3600, "SECS",
@@ -79,6 +81,10 @@ static const struct opt_def opt_defs[] = {
 	 "largest read-ahead of a sequential reader (default 64M)"},
 	{"fetch_threads=", OPT_UINT, F(fetch_threads), 1, 64, "N",
 	 "parallel read-ahead requests (default 8)"},
+	{"cache_dir=", OPT_STR, F(cache_dir), 0, 0, "DIR",
+	 "keep blocks evicted from memory in DIR, one mount per DIR (default: none)"},
+	{"cache_disk_size=", OPT_SIZE, F(cache_disk_size), 16ULL << 20, 1ULL << 50, "SIZE",
+	 "bytes of blocks kept in cache_dir (default 4G)"},
 	{"stat_ttl=", OPT_UINT, F(stat_ttl), 0, 86400, "SECS",
 	 "how long attributes are trusted before asking the store again (default 1)"},
 	{"list_ttl=", OPT_UINT, F(list_ttl), 0, 86400, "SECS",
@@ -434,6 +440,17 @@ static int apply_special(struct parse_state *st, const struct opt_def *d, const 
 	} else if (!strcmp(name, "debug")) {
 		o->debug = o->foreground = true;
 		o->log_level = LOG_DEBUG;
+	} else if (!strcmp(name, "azure_identity=")) {
+		if (!strcmp(v, "auto")) {
+			o->azure_identity = BFS_AZURE_IDENTITY_AUTO;
+		} else if (!strcmp(v, "msi")) {
+			o->azure_identity = BFS_AZURE_IDENTITY_MSI;
+		} else if (!strcmp(v, "none")) {
+			o->azure_identity = BFS_AZURE_IDENTITY_NONE;
+		} else {
+			*why = why_fmt("azure_identity=%s: use auto, msi or none", v);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -562,6 +579,7 @@ static void set_defaults(struct bfs_options *o)
 	o->block_size = 1ULL << 20;
 	o->readahead_max = 64ULL << 20;
 	o->fetch_threads = 8;
+	o->cache_disk_size = 4ULL << 30;
 	o->stat_ttl = 1;
 	o->list_ttl = 10;
 	o->umask = 022;
@@ -743,6 +761,7 @@ void options_free(struct bfs_options *opts)
 	free(opts->profile);
 	free(opts->passwd_file);
 	free(opts->staging_dir);
+	free(opts->cache_dir);
 	free(opts->metrics);
 	free(opts->account);
 	free(opts->key_file);

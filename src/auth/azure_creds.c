@@ -30,6 +30,13 @@ void azure_creds_clear(struct azure_creds *c)
 	zfree(&c->key);
 	zfree(&c->sas);
 	zfree(&c->endpoint);
+	zfree(&c->client_id);
+	zfree(&c->tenant_id);
+	zfree(&c->client_secret);
+	zfree(&c->token_file);
+	zfree(&c->authority);
+	zfree(&c->imds);
+	c->entra = AZURE_TOKEN_NONE;
 	c->source = NULL;
 }
 
@@ -132,6 +139,72 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
+static int set_env(char **slot, const char *name)
+{
+	const char *v = env(name);
+
+	return v ? set(slot, v, strlen(v)) : 0;
+}
+
+/*
+ * Entra ID from the environment, in the order of azure_creds.h. Sets
+ * out->entra (or leaves it AZURE_TOKEN_NONE for anonymous access).
+ */
+static int entra_from_env(enum azure_identity identity, struct azure_creds *out, char **why)
+{
+	bool id = env("AZURE_CLIENT_ID"), tenant = env("AZURE_TENANT_ID");
+	bool file = env("AZURE_FEDERATED_TOKEN_FILE"), secret = env("AZURE_CLIENT_SECRET");
+	int rc;
+
+	if (identity == AZURE_IDENTITY_NONE)
+		return 0;
+	if (id && tenant && file) {
+		out->entra = AZURE_TOKEN_WORKLOAD_IDENTITY;
+		out->source = "workload identity (AZURE_FEDERATED_TOKEN_FILE)";
+	} else if (id && tenant && secret) {
+		out->entra = AZURE_TOKEN_CLIENT_SECRET;
+		out->source = "service principal (AZURE_CLIENT_SECRET)";
+	} else if ((file || secret) && identity != AZURE_IDENTITY_MSI) {
+		/* Half set up: say so, rather than mount anonymously. */
+		if (asprintf(why, "%s is set but %s is not",
+			     file ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET",
+			     id ? "AZURE_TENANT_ID" : "AZURE_CLIENT_ID") < 0)
+			*why = NULL;
+		return -EINVAL;
+	} else if (identity == AZURE_IDENTITY_MSI) {
+		out->entra = AZURE_TOKEN_MANAGED_IDENTITY;
+		out->source = "managed identity (azure_identity=msi)";
+	} else {
+		return 0;
+	}
+	rc = set_env(&out->client_id, "AZURE_CLIENT_ID");
+	if (rc || out->entra == AZURE_TOKEN_MANAGED_IDENTITY)
+		return rc ?: set_env(&out->imds, "AZURE_POD_IDENTITY_AUTHORITY_HOST");
+	rc = set_env(&out->tenant_id, "AZURE_TENANT_ID");
+	if (!rc)
+		rc = set_env(&out->authority, "AZURE_AUTHORITY_HOST");
+	if (!rc && out->entra == AZURE_TOKEN_WORKLOAD_IDENTITY)
+		rc = set_env(&out->token_file, "AZURE_FEDERATED_TOKEN_FILE");
+	else if (!rc)
+		rc = set_env(&out->client_secret, "AZURE_CLIENT_SECRET");
+	return rc;
+}
+
+void azure_creds_token_conf(const struct azure_creds *c, const struct http_conf *http,
+			    struct azure_token_conf *out)
+{
+	*out = (struct azure_token_conf){
+		.kind = c->entra,
+		.client_id = c->client_id,
+		.tenant_id = c->tenant_id,
+		.client_secret = c->client_secret,
+		.token_file = c->token_file,
+		.authority = c->authority,
+		.imds = c->imds,
+		.http = *http,
+	};
+}
+
 int azure_creds_resolve(const struct azure_creds_conf *conf, struct azure_creds *out, char **why)
 {
 	const char *cs = env("AZURE_STORAGE_CONNECTION_STRING"), *v;
@@ -155,6 +228,7 @@ int azure_creds_resolve(const struct azure_creds_conf *conf, struct azure_creds 
 		out->source = "AZURE_STORAGE_SAS_TOKEN";
 	} else {
 		out->source = "nowhere (anonymous)";
+		rc = entra_from_env(conf->identity, out, why);
 	}
 	/* The account said on the command line wins over the environment's. */
 	if (!rc && conf->account)

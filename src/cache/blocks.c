@@ -1,10 +1,18 @@
 /*
  * The block cache. One lock guards the table, the LRU list and the fetch
- * queue; network I/O always happens outside it. A block is LOADING while a
- * GET fills it (readers that need it wait on `changed`), then READY, or
- * FAILED (handed to its waiters, then dropped so a later read retries).
- * Blocks in use (refs > 0) or loading are never evicted; the LRU holds only
- * idle READY blocks.
+ * and spill queues; network and disk I/O always happen outside it. A block
+ * is LOADING while the disk tier or a GET fills it (readers that need it
+ * wait on `changed`), then READY, or FAILED (handed to its waiters, then
+ * dropped so a later read retries). Blocks in use (refs > 0) or loading
+ * are never evicted; the LRU holds only idle READY blocks.
+ *
+ * With a disk tier, an evicted block the tier lacks leaves the table for
+ * the spill queue, where a thread of its own (so that disk writes never
+ * wait behind GETs) writes it to disk, then frees it. The queue is short
+ * (spill_max): an eviction that finds it full waits for the disk, so
+ * memory stays within mem_size plus spill_max blocks. A memory
+ * miss asks the disk tier before the store. blocks_forget drops a key from
+ * both tiers under the lock, so no read that starts after it sees either.
  */
 #include "blocks.h"
 
@@ -16,11 +24,14 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "disktier.h"
 #include "log.h"
 #include "metrics.h"
 
-#define BLOCKS_MAX_RUN 8   /* blocks per prefetch GET */
-#define BLOCKS_TOUCHED 256 /* remembered random misses */
+#define BLOCKS_MAX_RUN	 8   /* blocks per prefetch GET */
+#define BLOCKS_MAX_PIN	 64  /* blocks one read holds at once */
+#define BLOCKS_TOUCHED	 256 /* remembered random misses */
+#define BLOCKS_SPILL_MAX 16  /* evicted blocks waiting for the disk tier */
 
 enum block_state { BLOCK_LOADING, BLOCK_READY, BLOCK_FAILED };
 
@@ -39,14 +50,14 @@ struct block {
 	enum block_state state;
 	int err;
 	unsigned int refs;
-	bool hashed;		   /* in the table (false once forgotten) */
-	struct block *prev, *next; /* LRU, most recent first; only idle READY blocks */
+	bool hashed;		      /* in the table (false once forgotten) */
+	struct block *prev, *next;    /* LRU, most recent first; only idle READY blocks */
+	struct disktier_block *spill; /* its place on disk, while on the spill queue */
 };
 
 struct fetch_job {
 	struct fetch_job *next;
 	char *key, *etag;
-	uint64_t off;
 	size_t n;
 	struct block *blocks[BLOCKS_MAX_RUN];
 };
@@ -62,6 +73,13 @@ struct blocks {
 	uint64_t mem_used;
 	struct fetch_job *q_head, *q_tail;
 	unsigned int q_len;
+	struct disktier *disk;			 /* NULL: no disk tier */
+	struct block *spill_q[BLOCKS_SPILL_MAX]; /* a ring, out of table and LRU */
+	unsigned int spill_head, spill_len, spill_max;
+	pthread_cond_t spill_work; /* a block was spilled, or stopping */
+	pthread_cond_t spill_done; /* the spill queue has room, or stopping */
+	pthread_t spiller;
+	bool spiller_started;
 	bool stopping;
 	struct block_id touched[BLOCKS_TOUCHED]; /* ring of blocks read at random */
 	unsigned int touched_next;
@@ -98,15 +116,20 @@ static void lru_push(struct blocks *b, struct block *bl)
 	b->lru.next = bl;
 }
 
+static void block_release(struct block *bl)
+{
+	free(bl->data);
+	free(bl->obj);
+	free(bl);
+}
+
 static void block_free(struct blocks *b, struct block *bl)
 {
 	lru_unlink(bl);
 	if (bl->hashed)
 		HASH_DEL(b->table, bl);
 	b->mem_used -= bl->cap;
-	free(bl->data);
-	free(bl->obj);
-	free(bl);
+	block_release(bl);
 }
 
 /* Drop a reference; an idle block goes to the LRU, or away if it failed or
@@ -119,17 +142,6 @@ static void block_put(struct blocks *b, struct block *bl)
 		block_free(b, bl);
 	else
 		lru_push(b, bl);
-}
-
-/* Evict idle blocks, oldest first, until `need` more bytes fit under the
- * cap. Returns whether they do. Called with the lock held. */
-static bool make_room(struct blocks *b, size_t need)
-{
-	while (b->mem_used + need > b->conf.mem_size && b->lru.prev != &b->lru) {
-		block_free(b, b->lru.prev);
-		b->stats.evicted_blocks++;
-	}
-	return b->mem_used + need <= b->conf.mem_size;
 }
 
 static struct block *block_find(struct blocks *b, const struct block_id *id)
@@ -210,33 +222,114 @@ static void fetch_run(struct blocks *b, const char *key, const char *etag, uint6
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Fill bl (LOADING, referenced by us) from the disk tier and publish it,
+ * if the tier has it. Called without the lock. */
+static bool load_from_disk(struct blocks *b, struct block *bl)
+{
+	size_t len;
+
+	if (!b->disk || disktier_load(b->disk, bl->obj, bl->id.idx, bl->data, bl->cap, &len))
+		return false;
+	pthread_mutex_lock(&b->lock);
+	bl->len = len;
+	bl->state = BLOCK_READY;
+	b->stats.disk_hits++;
+	metrics_add(cache_disk_hits, 1);
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->lock);
+	return true;
+}
+
+/*
+ * Fill blocks[0..n) (LOADING, ascending, referenced by us) and publish
+ * them: from the disk tier where it has them, else with one GET per run of
+ * consecutive ones. Returns how many were fetched. Called without the lock.
+ */
+static size_t fill_blocks(struct blocks *b, const char *key, const char *etag,
+			  struct block **blocks, size_t n)
+{
+	struct block *left[BLOCKS_MAX_PIN];
+	size_t n_left = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!load_from_disk(b, blocks[i]))
+			left[n_left++] = blocks[i];
+	for (size_t i = 0; i < n_left;) {
+		size_t j = i + 1;
+
+		while (j < n_left && j - i < BLOCKS_MAX_RUN &&
+		       left[j]->id.idx == left[j - 1]->id.idx + 1)
+			j++;
+		fetch_run(b, key, etag, left[i]->id.idx * b->conf.block_size, &left[i], j - i);
+		i = j;
+	}
+	return n_left;
+}
+
+/* Write the oldest spilled block to the disk tier, then free it. Called
+ * with the lock held; drops it meanwhile. */
+static void run_spill(struct blocks *b)
+{
+	struct block *bl = b->spill_q[b->spill_head];
+
+	b->spill_head = (b->spill_head + 1) % BLOCKS_SPILL_MAX;
+	b->spill_len--;
+	pthread_cond_broadcast(&b->spill_done);
+	pthread_mutex_unlock(&b->lock);
+	disktier_write(b->disk, bl->spill, bl->obj, bl->data);
+	block_release(bl);
+	pthread_mutex_lock(&b->lock);
+}
+
+/* Run the oldest prefetch job. Called with the lock held; drops it
+ * meanwhile. */
+static void run_job(struct blocks *b)
+{
+	struct fetch_job *j = b->q_head;
+
+	b->q_head = j->next;
+	if (!b->q_head)
+		b->q_tail = NULL;
+	b->q_len--;
+	pthread_mutex_unlock(&b->lock);
+
+	fill_blocks(b, j->key, j->etag, j->blocks, j->n);
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < j->n; i++)
+		block_put(b, j->blocks[i]);
+	free(j->key);
+	free(j->etag);
+	free(j);
+}
+
 static void *fetch_worker(void *arg)
 {
 	struct blocks *b = arg;
 
 	pthread_mutex_lock(&b->lock);
 	for (;;) {
-		struct fetch_job *j;
-
 		while (!b->q_head && !b->stopping)
 			pthread_cond_wait(&b->work, &b->lock);
 		if (b->stopping)
 			break;
-		j = b->q_head;
-		b->q_head = j->next;
-		if (!b->q_head)
-			b->q_tail = NULL;
-		b->q_len--;
-		pthread_mutex_unlock(&b->lock);
+		run_job(b);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
 
-		fetch_run(b, j->key, j->etag, j->off, j->blocks, j->n);
+static void *spill_worker(void *arg)
+{
+	struct blocks *b = arg;
 
-		pthread_mutex_lock(&b->lock);
-		for (size_t i = 0; i < j->n; i++)
-			block_put(b, j->blocks[i]);
-		free(j->key);
-		free(j->etag);
-		free(j);
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		while (!b->spill_len && !b->stopping)
+			pthread_cond_wait(&b->spill_work, &b->lock);
+		if (b->stopping)
+			break;
+		run_spill(b);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
@@ -254,19 +347,38 @@ int blocks_create(struct store *store, const struct blocks_conf *conf, struct bl
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->changed, NULL);
 	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->spill_work, NULL);
+	pthread_cond_init(&b->spill_done, NULL);
+	b->conf.disk_dir = NULL; /* the caller's */
+	/* Short: a queued block is out of reach of readers until written. */
+	b->spill_max = conf->mem_size / conf->block_size / 8;
+	if (b->spill_max < 2)
+		b->spill_max = 2;
+	if (b->spill_max > BLOCKS_SPILL_MAX)
+		b->spill_max = BLOCKS_SPILL_MAX;
 	b->threads = calloc(conf->fetch_threads, sizeof(*b->threads));
 	if (!b->threads) {
 		blocks_destroy(b);
 		return -ENOMEM;
+	}
+	if (conf->disk_dir && *conf->disk_dir) {
+		int rc = disktier_create(conf->disk_dir, conf->disk_size, conf->block_size,
+					 &b->disk);
+
+		if (rc) {
+			blocks_destroy(b);
+			return rc;
+		}
 	}
 	*out = b;
 	return 0;
 }
 
 /*
- * The fetch threads start at the first prefetch, not in blocks_create:
- * the daemon forks into the background after setting up, and threads do
- * not survive a fork. Called with the lock held; false if none could start.
+ * The fetch threads start at the first prefetch or spill, not in
+ * blocks_create: the daemon forks into the background after setting up,
+ * and threads do not survive a fork. Called with the lock held; false if
+ * none could start.
  */
 static bool start_threads(struct blocks *b)
 {
@@ -274,6 +386,57 @@ static bool start_threads(struct blocks *b)
 	       !pthread_create(&b->threads[b->n_threads], NULL, fetch_worker, b))
 		b->n_threads++;
 	return b->n_threads > 0;
+}
+
+/* Started at the first spill: threads do not survive the daemon's fork. */
+static bool start_spiller(struct blocks *b)
+{
+	if (!b->spiller_started)
+		b->spiller_started = !pthread_create(&b->spiller, NULL, spill_worker, b);
+	return b->spiller_started;
+}
+
+/*
+ * Move idle block bl from memory to the spill queue, for the spill thread
+ * to write to the disk tier. False if it cannot go: no tier, a full queue,
+ * no thread, or the tier has it already. Called with the lock held.
+ */
+static bool spill(struct blocks *b, struct block *bl)
+{
+	if (!b->disk || b->spill_len == b->spill_max || !start_spiller(b))
+		return false;
+	bl->spill = disktier_reserve(b->disk, bl->obj, bl->id.idx, bl->len);
+	if (!bl->spill)
+		return false;
+	lru_unlink(bl);
+	HASH_DEL(b->table, bl);
+	bl->hashed = false;
+	b->mem_used -= bl->cap;
+	b->spill_q[(b->spill_head + b->spill_len++) % BLOCKS_SPILL_MAX] = bl;
+	pthread_cond_signal(&b->spill_work);
+	return true;
+}
+
+/* Evict idle blocks, oldest first, to the disk tier or away, until `need`
+ * more bytes fit under the cap. Returns whether they do. Called with the
+ * lock held. */
+static bool make_room(struct blocks *b, size_t need)
+{
+	while (b->mem_used + need > b->conf.mem_size && b->lru.prev != &b->lru) {
+		struct block *bl = b->lru.prev;
+
+		/* The spill queue is full: wait for the disk rather than drop
+		 * what it would keep (the LRU may change meanwhile: look again). */
+		if (b->disk && b->spill_len == b->spill_max && b->spiller_started && !b->stopping &&
+		    !disktier_has(b->disk, bl->obj, bl->id.idx)) {
+			pthread_cond_wait(&b->spill_done, &b->lock);
+			continue;
+		}
+		if (!spill(b, bl))
+			block_free(b, bl);
+		b->stats.evicted_blocks++;
+	}
+	return b->mem_used + need <= b->conf.mem_size;
 }
 
 void blocks_destroy(struct blocks *b)
@@ -285,9 +448,13 @@ void blocks_destroy(struct blocks *b)
 	pthread_mutex_lock(&b->lock);
 	b->stopping = true;
 	pthread_cond_broadcast(&b->work);
+	pthread_cond_broadcast(&b->spill_work);
+	pthread_cond_broadcast(&b->spill_done);
 	pthread_mutex_unlock(&b->lock);
 	for (unsigned int i = 0; i < b->n_threads; i++)
 		pthread_join(b->threads[i], NULL);
+	if (b->spiller_started)
+		pthread_join(b->spiller, NULL);
 	/* Jobs never started hold references to LOADING blocks: drop both. */
 	while (b->q_head) {
 		struct fetch_job *j = b->q_head;
@@ -300,12 +467,22 @@ void blocks_destroy(struct blocks *b)
 		free(j->etag);
 		free(j);
 	}
+	while (b->spill_len) {
+		bl = b->spill_q[b->spill_head];
+		b->spill_head = (b->spill_head + 1) % BLOCKS_SPILL_MAX;
+		b->spill_len--;
+		disktier_cancel(b->disk, bl->spill);
+		block_release(bl);
+	}
 	HASH_ITER(hh, b->table, bl, tmp)
 	{
 		block_free(b, bl);
 	}
+	disktier_destroy(b->disk);
 	free(b->threads);
 	pthread_cond_destroy(&b->work);
+	pthread_cond_destroy(&b->spill_work);
+	pthread_cond_destroy(&b->spill_done);
 	pthread_cond_destroy(&b->changed);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
@@ -364,7 +541,6 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 				return;
 			j->key = strdup(key);
 			j->etag = etag ? strdup(etag) : NULL;
-			j->off = idx * b->conf.block_size;
 			if (!j->key || (etag && !j->etag)) {
 				free(j->key);
 				free(j->etag);
@@ -392,17 +568,18 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 
 /*
  * Whether a read of blocks [first, last] with no read-ahead should bypass
- * the cache: some block is missing and was not read at random before.
- * Remembers the blocks for next time. Called with the lock held.
+ * the cache: some block is in neither tier and was not read at random
+ * before. Remembers the blocks for next time. Called with the lock held.
  */
-static bool random_miss(struct blocks *b, uint64_t obj_hash, uint64_t first, uint64_t last)
+static bool random_miss(struct blocks *b, const char *obj, uint64_t obj_hash, uint64_t first,
+			uint64_t last)
 {
 	bool missing = false, seen = false;
 
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct block_id id = {obj_hash, idx};
 
-		if (block_find(b, &id))
+		if (block_find(b, &id) || (b->disk && disktier_has(b->disk, obj, idx)))
 			continue;
 		missing = true;
 		for (unsigned int i = 0; i < BLOCKS_TOUCHED && !seen; i++)
@@ -419,8 +596,8 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got)
 {
 	const size_t bs = b->conf.block_size;
-	struct block *held[64], *mine[64];
-	size_t n_held = 0, n_mine = 0;
+	struct block *held[BLOCKS_MAX_PIN], *mine[BLOCKS_MAX_PIN];
+	size_t n_held = 0, n_mine = 0, fetched = 0;
 	uint64_t first, last, obj_hash;
 	char *obj;
 	int rc = 0;
@@ -442,12 +619,12 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	obj_hash = fnv1a(obj);
 
 	pthread_mutex_lock(&b->lock);
-	if (random && random_miss(b, obj_hash, first, last)) {
+	if (random && random_miss(b, obj, obj_hash, first, last)) {
 		/* A small random read of blocks not seen before: fetch just what
 		 * was asked. A second read of the same block caches it whole. */
+		b->stats.misses++;
 		pthread_mutex_unlock(&b->lock);
 		free(obj);
-		b->stats.misses++;
 		metrics_add(cache_misses, 1);
 		return store_get(b->store, key, off, dst, len, got, etag);
 	}
@@ -473,8 +650,6 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 				break;
 			}
 			mine[n_mine++] = bl;
-			b->stats.misses++;
-			metrics_add(cache_misses, 1);
 		}
 		held[n_held++] = bl;
 	}
@@ -488,18 +663,12 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	}
 	pthread_mutex_unlock(&b->lock);
 
-	/* Fetch our missing blocks, a run of consecutive ones per GET. */
-	for (size_t i = 0; i < n_mine && !rc;) {
-		size_t j = i + 1;
-
-		while (j < n_mine && j - i < BLOCKS_MAX_RUN &&
-		       mine[j]->id.idx == mine[j - 1]->id.idx + 1)
-			j++;
-		fetch_run(b, key, etag, mine[i]->id.idx * bs, &mine[i], j - i);
-		i = j;
-	}
+	if (!rc)
+		fetched = fill_blocks(b, key, etag, mine, n_mine);
 
 	pthread_mutex_lock(&b->lock);
+	b->stats.misses += fetched;
+	metrics_add(cache_misses, fetched);
 	for (size_t i = 0; i < n_held && !rc; i++) {
 		struct block *bl = held[i];
 		uint64_t bstart = bl->id.idx * bs;
@@ -553,7 +722,13 @@ void blocks_forget(struct blocks *b, const char *key)
 			block_free(b, bl);
 		}
 	}
+	/* Under the lock: a read that misses memory from now on misses the
+	 * disk too, and spilled blocks of key are not published. */
+	if (b->disk)
+		disktier_forget(b->disk, key);
 	pthread_mutex_unlock(&b->lock);
+	if (b->disk)
+		disktier_sweep(b->disk);
 }
 
 void blocks_get_stats(struct blocks *b, struct blocks_stats *out)
@@ -562,6 +737,13 @@ void blocks_get_stats(struct blocks *b, struct blocks_stats *out)
 	*out = b->stats;
 	out->mem_used = b->mem_used;
 	pthread_mutex_unlock(&b->lock);
+	if (b->disk) {
+		struct disktier_stats ds;
+
+		disktier_get_stats(b->disk, &ds);
+		out->disk_used = ds.used;
+		out->disk_evicted_blocks = ds.evicted_blocks;
+	}
 }
 
 size_t blocks_block_size(const struct blocks *b)

@@ -4,6 +4,8 @@
  * index, so a changed object (new ETag) never gets an old block. Reads of
  * missing blocks are ranged GETs; prefetch requests fill blocks ahead of a
  * sequential reader on a pool of fetch threads, several GETs in flight.
+ * Optionally, blocks evicted from memory go to a bounded disk tier (see
+ * disktier.h), which a memory miss asks before the store.
  */
 #ifndef BUCKETFS_CACHE_BLOCKS_H
 #define BUCKETFS_CACHE_BLOCKS_H
@@ -17,19 +19,26 @@
 struct blocks_conf {
 	uint64_t mem_size; /* hard cap on cached block bytes */
 	size_t block_size;
-	unsigned int fetch_threads; /* parallel prefetch GETs */
+	unsigned int fetch_threads; /* parallel prefetch GETs and disk writes */
+	const char *disk_dir;	    /* the disk tier's directory; NULL or "": none */
+	uint64_t disk_size;	    /* hard cap on the bytes of its block files */
 };
 
 struct blocks_stats {
 	uint64_t hits, misses; /* blocks */
 	uint64_t fetched_bytes;
 	uint64_t prefetched_blocks;
-	uint64_t evicted_blocks;
+	uint64_t evicted_blocks; /* from memory */
 	uint64_t mem_used;
+	uint64_t disk_hits; /* blocks read from the disk tier instead of the store */
+	uint64_t disk_used;
+	uint64_t disk_evicted_blocks;
 };
 
 struct blocks;
 
+/* -errno if the disk tier cannot be used (disk_dir cannot be created or
+ * written; -EBUSY: another process uses it): the caller says so. */
 int blocks_create(struct store *store, const struct blocks_conf *conf, struct blocks **out);
 void blocks_destroy(struct blocks *b);
 
@@ -45,8 +54,8 @@ void blocks_destroy(struct blocks *b);
 int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
 		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got);
 
-/* Drop every cached block of key (all versions): it was overwritten,
- * renamed or deleted through us. */
+/* Drop every cached block of key (all versions), in memory and on disk:
+ * it was overwritten, renamed or deleted through us. */
 void blocks_forget(struct blocks *b, const char *key);
 
 void blocks_get_stats(struct blocks *b, struct blocks_stats *out);

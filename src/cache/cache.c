@@ -37,6 +37,7 @@
 #include "blocks.h"
 #include "buf.h"
 #include "journal.h"
+#include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
 #include "upload.h"
@@ -71,27 +72,6 @@ struct cache_file {
 	bool journal_dirty; /* protected by lock */
 };
 
-static int cache_mkdir_p(const char *path)
-{
-	char *p = strdup(path), *s;
-	int rc = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (s = p + 1; *s && !rc; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST)
-			rc = -errno;
-		*s = '/';
-	}
-	if (!rc && mkdir(p, 0700) && errno != EEXIST)
-		rc = -errno;
-	free(p);
-	return rc;
-}
-
 int cache_create(struct store *store, const struct cache_conf *conf, struct cache **out, char **why)
 {
 	struct cache *c = calloc(1, sizeof(*c));
@@ -111,7 +91,7 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 		return -ENOMEM;
 	}
 	c->conf.staging_dir = c->staging_dir;
-	rc = cache_mkdir_p(c->staging_dir);
+	rc = fsutil_mkdir_p(c->staging_dir);
 	if (!rc && access(c->staging_dir, W_OK | X_OK))
 		rc = -errno;
 	if (rc) {
@@ -127,7 +107,9 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 	rc = blocks_create(store,
 			   &(struct blocks_conf){.mem_size = conf->cache_size,
 						 .block_size = conf->block_size,
-						 .fetch_threads = conf->fetch_threads},
+						 .fetch_threads = conf->fetch_threads,
+						 .disk_dir = conf->cache_dir,
+						 .disk_size = conf->cache_disk_size},
 			   &c->blocks);
 	if (!rc) {
 		rc = uploader_create(store, conf->upload_threads, &c->uploader);
@@ -135,7 +117,12 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 			blocks_destroy(c->blocks);
 	}
 	if (rc) {
-		*why = strdup("cannot start the block cache");
+		if (conf->cache_dir && *conf->cache_dir &&
+		    asprintf(why, "cannot use cache directory %s: %s", conf->cache_dir,
+			     rc == -EBUSY ? "another bucketfs uses it" : strerror(-rc)) < 0)
+			*why = NULL;
+		if (!*why)
+			*why = strdup("cannot start the block cache");
 		free(c->staging_dir);
 		free(c->store_id);
 		free(c);
@@ -154,11 +141,13 @@ void cache_destroy(struct cache *c)
 	if (c->recovering)
 		pthread_join(c->recovery, NULL);
 	blocks_get_stats(c->blocks, &st);
-	log_info("block cache: %llu hits, %llu misses, %llu blocks prefetched, %llu evicted, "
-		 "%llu MiB fetched",
+	log_info("block cache: %llu hits, %llu misses, %llu from disk, %llu blocks prefetched, "
+		 "%llu evicted, %llu MiB fetched, %llu MiB on disk",
 		 (unsigned long long)st.hits, (unsigned long long)st.misses,
-		 (unsigned long long)st.prefetched_blocks, (unsigned long long)st.evicted_blocks,
-		 (unsigned long long)(st.fetched_bytes >> 20));
+		 (unsigned long long)st.disk_hits, (unsigned long long)st.prefetched_blocks,
+		 (unsigned long long)st.evicted_blocks,
+		 (unsigned long long)(st.fetched_bytes >> 20),
+		 (unsigned long long)(st.disk_used >> 20));
 	blocks_destroy(c->blocks);
 	uploader_destroy(c->uploader);
 	free(c->staging_dir);

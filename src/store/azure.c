@@ -1,11 +1,13 @@
 /*
  * The Azure Blob store: objects are block blobs of one container, and each
  * store operation is one or a few Blob service REST calls, sent through the
- * HTTP layer (which retries) and authorized in one of three ways fixed at
+ * HTTP layer (which retries) and authorized in one of four ways fixed at
  * creation: Shared Key (an Authorization header signed on every attempt),
- * a SAS token appended to every URL, or nothing (a public container). This
- * file is the one place where Azure answers become errno values
- * (az_error()).
+ * a SAS token appended to every URL, a Microsoft Entra ID bearer token
+ * (azure_token.h: the current one is taken on every attempt, and a request
+ * whose token the service refused is sent once more with a new one), or
+ * nothing (a public container). This file is the one place where Azure
+ * answers become errno values (az_error()).
  *
  * Blob names are percent-encoded once, with '/' kept, and the Shared Key
  * signature covers the path exactly as sent. POSIX attributes travel as
@@ -33,6 +35,7 @@
 #include "azure_auth.h"
 #include "azure_xml.h"
 #include "log.h"
+#include "store_meta.h"
 #include "uri.h"
 
 #define AZ_MAX_HEADERS	 12
@@ -53,6 +56,8 @@ struct azure {
 	char *container; /* plain */
 	char *key;	 /* base64 account key, or NULL; cleansed on destroy */
 	char *sas;	 /* token without '?', or NULL */
+	/* Entra ID bearer tokens, or NULL. */
+	struct azure_token *token;
 };
 
 struct store_upload {
@@ -74,9 +79,10 @@ struct az_call {
 	struct azure_header extra[AZ_MAX_HEADERS];
 	size_t n_extra;
 	bool has_body;
-	char length[24]; /* Content-Length as curl sends it */
-	char meta_vals[4][32];
+	char length[24];	  /* Content-Length as curl sends it */
+	struct meta_headers meta; /* values az_add_meta points the headers at */
 	char range[64];
+	uint64_t token_gen; /* of the bearer token the last attempt sent */
 };
 
 static struct azure *az_of(struct store *s)
@@ -164,6 +170,31 @@ out:
 	return rc;
 }
 
+/* "Authorization: Bearer <token>", the current token; our copy is zeroed
+ * once curl has its own. */
+static int az_bearer(struct az_call *call, struct curl_slist **headers)
+{
+	struct curl_slist *n;
+	struct buf line;
+	int rc;
+
+	buf_init(&line, AZURE_TOKEN_MAX_LEN + 64);
+	rc = buf_puts(&line, "Authorization: Bearer ");
+	if (!rc)
+		rc = azure_token_get(call->az->token, &line, &call->token_gen);
+	if (!rc) {
+		n = curl_slist_append(*headers, line.data);
+		if (n)
+			*headers = n;
+		else
+			rc = -ENOMEM;
+	}
+	if (line.data)
+		OPENSSL_cleanse(line.data, line.len);
+	buf_free(&line);
+	return rc;
+}
+
 static int az_build_headers(void *ctx, struct curl_slist **headers)
 {
 	struct az_call *call = ctx;
@@ -184,6 +215,8 @@ static int az_build_headers(void *ctx, struct curl_slist **headers)
 	signed_h[n++] = (struct azure_header){"x-ms-version", AZURE_API_VERSION};
 	for (i = 0; i < n && !rc; i++)
 		rc = az_header_line(headers, signed_h[i].name, signed_h[i].value);
+	if (!rc && az->token)
+		return az_bearer(call, headers);
 	if (rc || !az->key)
 		return rc;
 
@@ -224,6 +257,25 @@ static int az_urls(const struct az_call *call, struct buf *url, struct buf *show
 	return rc;
 }
 
+/*
+ * Whether the service refused the bearer token itself, so that a new one
+ * may do: Azure answers 401 (InvalidAuthenticationInfo, with a
+ * WWW-Authenticate challenge) to an expired or revoked token, azurite 403
+ * AuthenticationFailed ("Lifetime validation failed. The token is expired.").
+ */
+static bool az_token_refused(const struct azure *az, const struct http_response *resp)
+{
+	char code[64];
+
+	if (!az->token)
+		return false;
+	if (resp->status == 401)
+		return true;
+	return resp->status == 403 &&
+	       http_response_header(resp, "x-ms-error-code", code, sizeof(code)) &&
+	       !strcmp(code, "AuthenticationFailed");
+}
+
 /* Send call; url and request are derived from it. */
 static int az_send(struct az_call *call, struct http_request *req, struct http_response *resp)
 {
@@ -240,6 +292,14 @@ static int az_send(struct az_call *call, struct http_request *req, struct http_r
 	req->ctx = call;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = http_execute(call->az->http, req, resp);
+	if (!rc && az_token_refused(call->az, resp)) {
+		/* Once: the body is read again from its start. */
+		log_info("%s %s: HTTP %ld, the token was refused: once more with a new one",
+			 call->method, shown.data, resp->status);
+		azure_token_refused(call->az->token, call->token_gen);
+		http_response_free(resp);
+		rc = http_execute(call->az->http, req, resp);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc) {
 		log_warn("%s %s: %s", call->method, shown.data,
@@ -344,80 +404,16 @@ static int az_error(const char *op, const char *key, const struct http_response 
 	return err;
 }
 
-/* Metadata headers, with the S3 backend's names and decimal values. */
+/* Metadata headers as s3fs writes them (x-ms-meta-*); they live in the
+ * call, as long as its headers. */
 static int az_add_meta(struct az_call *call, const struct store_meta *m)
 {
-	char(*vals)[32] = call->meta_vals;
 	int rc = 0;
 
-	if (!m)
-		return 0;
-	if (m->has_mode) {
-		snprintf(vals[0], 32, "%u", (unsigned int)m->mode);
-		rc = az_call_add(call, "x-ms-meta-mode", vals[0]);
-	}
-	if (!rc && m->has_uid) {
-		snprintf(vals[1], 32, "%u", (unsigned int)m->uid);
-		rc = az_call_add(call, "x-ms-meta-uid", vals[1]);
-	}
-	if (!rc && m->has_gid) {
-		snprintf(vals[2], 32, "%u", (unsigned int)m->gid);
-		rc = az_call_add(call, "x-ms-meta-gid", vals[2]);
-	}
-	if (!rc && m->has_mtime) {
-		/* Whole seconds: what s3fs 1.90 reads back. */
-		snprintf(vals[3], 32, "%lld", (long long)m->mtime.tv_sec);
-		rc = az_call_add(call, "x-ms-meta-mtime", vals[3]);
-	}
+	meta_to_headers(m, "x-ms-meta-", &call->meta);
+	for (unsigned int i = 0; i < call->meta.n && !rc; i++)
+		rc = az_call_add(call, call->meta.name[i], call->meta.value[i]);
 	return rc;
-}
-
-static bool az_parse_ull(const char *s, unsigned long long *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return !errno && (*end == '\0' || *end == '.');
-}
-
-static void az_parse_meta(const struct http_response *resp, struct store_meta *m)
-{
-	char v[64];
-	unsigned long long n;
-
-	memset(m, 0, sizeof(*m));
-	if (http_response_header(resp, "x-ms-meta-mode", v, sizeof(v)) && az_parse_ull(v, &n)) {
-		m->has_mode = true;
-		m->mode = (mode_t)n;
-	}
-	if (http_response_header(resp, "x-ms-meta-uid", v, sizeof(v)) && az_parse_ull(v, &n)) {
-		m->has_uid = true;
-		m->uid = (uid_t)n;
-	}
-	if (http_response_header(resp, "x-ms-meta-gid", v, sizeof(v)) && az_parse_ull(v, &n)) {
-		m->has_gid = true;
-		m->gid = (gid_t)n;
-	}
-	if (http_response_header(resp, "x-ms-meta-mtime", v, sizeof(v)) && az_parse_ull(v, &n)) {
-		const char *dot = strchr(v, '.');
-
-		m->has_mtime = true;
-		m->mtime.tv_sec = (time_t)n;
-		if (dot) {
-			/* "sec.frac": take up to nine digits of fraction. */
-			long ns = 0;
-			int digits = 0;
-
-			for (dot++; *dot >= '0' && *dot <= '9' && digits < 9; dot++, digits++)
-				ns = ns * 10 + (*dot - '0');
-			for (; digits < 9; digits++)
-				ns *= 10;
-			m->mtime.tv_nsec = ns;
-		}
-	}
 }
 
 static bool az_meta_empty(const struct store_meta *m)
@@ -461,7 +457,7 @@ static int az_head(struct store *s, const char *key, struct store_obj *out)
 	if (out->last_modified < 0)
 		out->last_modified = 0;
 	http_response_header(&resp, "ETag", out->etag, sizeof(out->etag));
-	az_parse_meta(&resp, &out->meta);
+	meta_from_headers(&resp, "x-ms-meta-", &out->meta);
 	http_response_free(&resp);
 	return 0;
 }
@@ -945,12 +941,20 @@ static void az_probe_message(struct azure *az, const struct http_response *resp,
 	az_error_code(resp, &code, &message);
 	/*
 	 * A bad signature is AuthenticationFailed on Azure; azurite says
-	 * AuthorizationFailure, with Azure's AuthenticationFailed message.
+	 * AuthorizationFailure, with Azure's AuthenticationFailed message. A
+	 * refused bearer token is InvalidAuthenticationInfo on Azure (401).
 	 */
 	if (code && (!strcmp(code, "AuthenticationFailed") ||
+		     (az->token && !strcmp(code, "InvalidAuthenticationInfo")) ||
 		     (!strcmp(code, "AuthorizationFailure") && message &&
 		      !strncmp(message, "Server failed to authenticate", 29)))) {
-		if (az->key)
+		if (az->token)
+			buf_printf(msg,
+				   "access to %s denied: the Entra ID token by %s was refused "
+				   "(%s%s%s)",
+				   az->where, azure_token_what(az->token), code,
+				   message ? ": " : "", message ? message : "");
+		else if (az->key)
 			buf_printf(msg,
 				   "access to %s denied: the account key does not match account "
 				   "'%s' (%s)",
@@ -963,14 +967,18 @@ static void az_probe_message(struct azure *az, const struct http_response *resp,
 				   code);
 	} else if (code && !strcmp(code, "ContainerNotFound")) {
 		buf_printf(msg, "%s does not exist", az->where);
-	} else if (code && !strcmp(code, "ResourceNotFound") && !az->key && !az->sas) {
+	} else if (code && !strcmp(code, "ResourceNotFound") && !az->key && !az->sas &&
+		   !az->token) {
 		/* What anonymous access to a private container gets. */
 		buf_printf(msg, "%s does not exist or is not public (no key or SAS given)",
 			   az->where);
 	} else if (err == -EACCES) {
 		buf_printf(msg, "access to %s denied (%s%s%s)%s", az->where,
 			   code ? code : "HTTP 403", message ? ": " : "", message ? message : "",
-			   az->key || az->sas ? "" : "; no key or SAS given");
+			   az->key || az->sas ? ""
+			   : az->token	      ? "; the identity needs a role such as Storage Blob "
+						"Data Contributor"
+					      : "; no key or SAS given");
 	} else if (err == -ENOENT) {
 		buf_printf(msg, "%s does not exist", az->where);
 	} else {
@@ -990,6 +998,14 @@ static int az_probe(struct store *s, const char *prefix, char **why)
 	struct buf msg;
 	int rc;
 
+	if (az->token) {
+		rc = azure_token_start(az->token, why);
+		if (rc) {
+			if (!*why)
+				*why = strdup("cannot get a Microsoft Entra ID token");
+			return rc;
+		}
+	}
 	buf_init(&msg, 4096);
 	rc = az_list_call(&call, az, prefix, NULL, NULL, 1);
 	if (rc)
@@ -1029,6 +1045,7 @@ out:
 static void az_free(struct store *s, struct azure *az)
 {
 	if (az) {
+		azure_token_destroy(az->token);
 		http_destroy(az->http);
 		if (az->key)
 			OPENSSL_cleanse(az->key, strlen(az->key));
@@ -1182,6 +1199,10 @@ struct store *azure_store_create(const struct azure_conf *conf, char **why)
 		*why = strdup("give an account key or a SAS token, not both");
 		goto out_free;
 	}
+	if ((conf->key || sas) && conf->entra && conf->entra->kind != AZURE_TOKEN_NONE) {
+		*why = strdup("give an account key, a SAS token or Entra ID credentials, not two");
+		goto out_free;
+	}
 	if ((conf->key || !conf->endpoint) && (!conf->account || !*conf->account)) {
 		*why = strdup("the Azure storage account name is missing");
 		goto out_free;
@@ -1213,6 +1234,11 @@ struct store *azure_store_create(const struct azure_conf *conf, char **why)
 	az->http = http_create(&conf->http);
 	if (!az->http)
 		goto out_nomem;
+	if (conf->entra && conf->entra->kind != AZURE_TOKEN_NONE) {
+		az->token = azure_token_create(conf->entra, why);
+		if (!az->token)
+			goto out_free;
+	}
 	buf_free(&ep);
 	s->ops = &azure_ops;
 	s->ctx = az;

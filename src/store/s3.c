@@ -23,6 +23,7 @@
 #include "log.h"
 #include "s3_xml.h"
 #include "sigv4.h"
+#include "store_meta.h"
 #include "uri.h"
 
 #define S3_MAX_EXTRA	 12
@@ -306,79 +307,15 @@ static bool s3_ok(const struct http_response *resp)
 	return resp->status >= 200 && resp->status < 300;
 }
 
-/* Metadata headers as s3fs writes them. vals must outlive the call. */
-static int s3_add_meta(struct s3_call *call, const struct store_meta *m, char vals[4][32])
+/* Metadata headers as s3fs writes them; h must outlive the call. */
+static int s3_add_meta(struct s3_call *call, const struct store_meta *m, struct meta_headers *h)
 {
 	int rc = 0;
 
-	if (!m)
-		return 0;
-	if (m->has_mode) {
-		snprintf(vals[0], 32, "%u", (unsigned int)m->mode);
-		rc = s3_call_add(call, "x-amz-meta-mode", vals[0]);
-	}
-	if (!rc && m->has_uid) {
-		snprintf(vals[1], 32, "%u", (unsigned int)m->uid);
-		rc = s3_call_add(call, "x-amz-meta-uid", vals[1]);
-	}
-	if (!rc && m->has_gid) {
-		snprintf(vals[2], 32, "%u", (unsigned int)m->gid);
-		rc = s3_call_add(call, "x-amz-meta-gid", vals[2]);
-	}
-	if (!rc && m->has_mtime) {
-		/* Whole seconds: what s3fs 1.90 reads back. */
-		snprintf(vals[3], 32, "%lld", (long long)m->mtime.tv_sec);
-		rc = s3_call_add(call, "x-amz-meta-mtime", vals[3]);
-	}
+	meta_to_headers(m, "x-amz-meta-", h);
+	for (unsigned int i = 0; i < h->n && !rc; i++)
+		rc = s3_call_add(call, h->name[i], h->value[i]);
 	return rc;
-}
-
-static bool s3_parse_ull(const char *s, unsigned long long *out)
-{
-	char *end;
-
-	if (!*s)
-		return false;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return !errno && (*end == '\0' || *end == '.');
-}
-
-static void s3_parse_meta(const struct http_response *resp, struct store_meta *m)
-{
-	char v[64];
-	unsigned long long n;
-
-	memset(m, 0, sizeof(*m));
-	if (http_response_header(resp, "x-amz-meta-mode", v, sizeof(v)) && s3_parse_ull(v, &n)) {
-		m->has_mode = true;
-		m->mode = (mode_t)n;
-	}
-	if (http_response_header(resp, "x-amz-meta-uid", v, sizeof(v)) && s3_parse_ull(v, &n)) {
-		m->has_uid = true;
-		m->uid = (uid_t)n;
-	}
-	if (http_response_header(resp, "x-amz-meta-gid", v, sizeof(v)) && s3_parse_ull(v, &n)) {
-		m->has_gid = true;
-		m->gid = (gid_t)n;
-	}
-	if (http_response_header(resp, "x-amz-meta-mtime", v, sizeof(v)) && s3_parse_ull(v, &n)) {
-		const char *dot = strchr(v, '.');
-
-		m->has_mtime = true;
-		m->mtime.tv_sec = (time_t)n;
-		if (dot) {
-			/* "sec.frac": take up to nine digits of fraction. */
-			long ns = 0;
-			int digits = 0;
-
-			for (dot++; *dot >= '0' && *dot <= '9' && digits < 9; dot++, digits++)
-				ns = ns * 10 + (*dot - '0');
-			for (; digits < 9; digits++)
-				ns *= 10;
-			m->mtime.tv_nsec = ns;
-		}
-	}
 }
 
 static int s3_head(struct store *s, const char *key, struct store_obj *out)
@@ -404,7 +341,7 @@ static int s3_head(struct store *s, const char *key, struct store_obj *out)
 	if (http_response_header(&resp, "Last-Modified", v, sizeof(v)))
 		out->last_modified = curl_getdate(v, NULL);
 	http_response_header(&resp, "ETag", out->etag, sizeof(out->etag));
-	s3_parse_meta(&resp, &out->meta);
+	meta_from_headers(&resp, "x-amz-meta-", &out->meta);
 out_resp:
 	http_response_free(&resp);
 out:
@@ -471,12 +408,12 @@ static int s3_put(struct store *s, const char *key, const struct store_meta *met
 				   .has_body = true};
 	struct http_response resp;
 	struct s3_call call;
-	char vals[4][32];
+	struct meta_headers mh;
 	int rc;
 
 	rc = s3_call_init(&call, s3_of(s), "PUT", key);
 	if (!rc)
-		rc = s3_add_meta(&call, meta, vals);
+		rc = s3_add_meta(&call, meta, &mh);
 	if (rc)
 		goto out;
 	if (len)
@@ -501,7 +438,7 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 	struct http_response resp;
 	struct s3_call call;
 	struct buf source;
-	char vals[4][32];
+	struct meta_headers mh;
 	int rc;
 
 	req.body_ctx = &empty;
@@ -516,7 +453,7 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 	if (!rc && meta) {
 		rc = s3_call_add(&call, "x-amz-metadata-directive", "REPLACE");
 		if (!rc)
-			rc = s3_add_meta(&call, meta, vals);
+			rc = s3_add_meta(&call, meta, &mh);
 	}
 	if (rc)
 		goto out;
@@ -671,7 +608,7 @@ static int s3_upload_begin(struct store *s, const char *key, const struct store_
 	struct http_response resp;
 	struct store_upload *u;
 	struct s3_call call;
-	char vals[4][32];
+	struct meta_headers mh;
 	int rc;
 
 	u = calloc(1, sizeof(*u));
@@ -683,7 +620,7 @@ static int s3_upload_begin(struct store *s, const char *key, const struct store_
 	if (!rc)
 		rc = s3_call_query(&call, "uploads", "");
 	if (!rc)
-		rc = s3_add_meta(&call, meta, vals);
+		rc = s3_add_meta(&call, meta, &mh);
 	if (!rc)
 		rc = s3_send(&call, &req, &resp);
 	if (rc)

@@ -50,6 +50,8 @@ int metrics_format(struct buf *out)
 		M(cache_hits, "bucketfs_cache_hits_total", "Block reads served from the cache."),
 		M(cache_misses, "bucketfs_cache_misses_total",
 		  "Block reads that went to the store."),
+		M(cache_disk_hits, "bucketfs_cache_disk_hits_total",
+		  "Block reads served from the disk tier."),
 		M(prefetched_blocks, "bucketfs_prefetched_blocks_total", "Blocks read ahead."),
 		M(uploads, "bucketfs_uploads_total", "Files uploaded."),
 		M(upload_failures, "bucketfs_upload_failures_total", "File uploads that failed."),
@@ -79,7 +81,7 @@ int metrics_summary(struct buf *out)
 	return buf_printf(
 		out,
 		"%llu requests (%llu GET, %llu PUT), %llu retries, %llu errors, "
-		"%llu MiB down, %llu MiB up, cache %llu hits %llu misses, "
+		"%llu MiB down, %llu MiB up, cache %llu hits %llu misses %llu from disk, "
 		"%llu files uploaded, %llu failed",
 		(unsigned long long)req, (unsigned long long)get(&metrics.requests[M_GET]),
 		(unsigned long long)get(&metrics.requests[M_PUT]),
@@ -88,6 +90,7 @@ int metrics_summary(struct buf *out)
 		(unsigned long long)(get(&metrics.bytes_up) >> 20),
 		(unsigned long long)get(&metrics.cache_hits),
 		(unsigned long long)get(&metrics.cache_misses),
+		(unsigned long long)get(&metrics.cache_disk_hits),
 		(unsigned long long)get(&metrics.uploads),
 		(unsigned long long)get(&metrics.upload_failures));
 }

@@ -58,6 +58,8 @@ fi
 # --loose, no --skipApiVersionCheck): our headers and x-ms-version must
 # be ones it knows. No telemetry: this machine talks to no one.
 mkdir "$tmp/data"
+# Made here: the background job below opens it only once it runs.
+: >"$tmp/azurite.log"
 "$azurite" --blobHost 127.0.0.1 --blobPort 0 --location "$tmp/data" --silent \
 	--disableTelemetry >"$tmp/azurite.log" 2>&1 &
 pid=$!

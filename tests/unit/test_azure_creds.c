@@ -20,6 +20,11 @@ static void setup(void)
 	unsetenv("AZURE_STORAGE_KEY");
 	unsetenv("AZURE_STORAGE_SAS_TOKEN");
 	unsetenv("AZURE_STORAGE_ACCOUNT");
+	/* Entra settings of a developer's shell must not change the order. */
+	unsetenv("AZURE_CLIENT_ID");
+	unsetenv("AZURE_TENANT_ID");
+	unsetenv("AZURE_CLIENT_SECRET");
+	unsetenv("AZURE_FEDERATED_TOKEN_FILE");
 	memset(&c, 0, sizeof(c));
 	why = NULL;
 }

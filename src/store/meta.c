@@ -1,0 +1,89 @@
+/* POSIX attributes in object metadata (see store_meta.h). */
+#include "store_meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void add(struct meta_headers *out, const char *prefix, const char *name, const char *fmt,
+		long long v)
+{
+	snprintf(out->name[out->n], sizeof(out->name[0]), "%.30s%s", prefix, name);
+	snprintf(out->value[out->n], sizeof(out->value[0]), fmt, v);
+	out->n++;
+}
+
+void meta_to_headers(const struct store_meta *m, const char *prefix, struct meta_headers *out)
+{
+	out->n = 0;
+	if (!m)
+		return;
+	if (m->has_mode)
+		add(out, prefix, "mode", "%lld", (long long)m->mode);
+	if (m->has_uid)
+		add(out, prefix, "uid", "%lld", (long long)m->uid);
+	if (m->has_gid)
+		add(out, prefix, "gid", "%lld", (long long)m->gid);
+	/* Whole seconds: what s3fs 1.90 reads back. */
+	if (m->has_mtime)
+		add(out, prefix, "mtime", "%lld", (long long)m->mtime.tv_sec);
+}
+
+/* Digits, then the end or a '.' (mtime's fraction). */
+static bool parse_ull(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && (*end == '\0' || *end == '.');
+}
+
+static bool header(const struct http_response *resp, const char *prefix, const char *name,
+		   char v[64], unsigned long long *n)
+{
+	char full[64];
+
+	snprintf(full, sizeof(full), "%.30s%s", prefix, name);
+	return http_response_header(resp, full, v, 64) && parse_ull(v, n);
+}
+
+void meta_from_headers(const struct http_response *resp, const char *prefix, struct store_meta *m)
+{
+	char v[64];
+	unsigned long long n;
+
+	memset(m, 0, sizeof(*m));
+	if (header(resp, prefix, "mode", v, &n)) {
+		m->has_mode = true;
+		m->mode = (mode_t)n;
+	}
+	if (header(resp, prefix, "uid", v, &n)) {
+		m->has_uid = true;
+		m->uid = (uid_t)n;
+	}
+	if (header(resp, prefix, "gid", v, &n)) {
+		m->has_gid = true;
+		m->gid = (gid_t)n;
+	}
+	if (header(resp, prefix, "mtime", v, &n)) {
+		const char *dot = strchr(v, '.');
+
+		m->has_mtime = true;
+		m->mtime.tv_sec = (time_t)n;
+		if (dot) {
+			/* "sec.frac": take up to nine digits of fraction. */
+			long ns = 0;
+			int digits = 0;
+
+			for (dot++; *dot >= '0' && *dot <= '9' && digits < 9; dot++, digits++)
+				ns = ns * 10 + (*dot - '0');
+			for (; digits < 9; digits++)
+				ns *= 10;
+			m->mtime.tv_nsec = ns;
+		}
+	}
+}
