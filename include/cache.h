@@ -48,6 +48,10 @@ size_t cache_max_key_len(const struct cache *c);
 
 /* Metadata: as the store interface (see store.h). */
 int cache_head(struct cache *c, const char *key, struct store_obj *out);
+/* As cache_head, for a lookup: where the store can, the attributes come
+ * with the first bytes of the object, and a small file's data is cached,
+ * so that reading it next costs no round trip. */
+int cache_lookup(struct cache *c, const char *key, struct store_obj *out);
 int cache_list(struct cache *c, const char *prefix, const char *delim, const char *token,
 	       unsigned int max_keys, struct store_list *out);
 int cache_copy(struct cache *c, const char *src, const char *dst, const struct store_meta *meta);

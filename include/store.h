@@ -77,6 +77,12 @@ struct store_ops {
 	int (*get)(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
 		   size_t *got, const char *if_match);
 
+	/* Optional: what head gives, plus the object's first bytes, in one
+	 * round trip (a ranged GET): up to len bytes into dst, *got of them.
+	 * For lookups that are likely followed by a read of a small file. */
+	int (*head_and_read)(struct store *s, const char *key, void *dst, size_t len, size_t *got,
+			     struct store_obj *out);
+
 	/* Create or replace an object of len bytes given by read(ctx, ...).
 	 * meta may be NULL. On success the object is durable in the store. */
 	int (*put)(struct store *s, const char *key, const struct store_meta *meta,

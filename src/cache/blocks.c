@@ -704,6 +704,31 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	return rc;
 }
 
+void blocks_offer(struct blocks *b, const char *key, const char *etag, uint64_t size,
+		  const void *data, size_t len)
+{
+	size_t need = block_len(b, size, 0);
+	struct block_id id;
+	struct block *bl;
+	char *obj;
+
+	if (!need || len < need || !etag || !*etag)
+		return;
+	obj = obj_name(key, etag);
+	if (!obj)
+		return;
+	id = (struct block_id){fnv1a(obj), 0};
+	pthread_mutex_lock(&b->lock);
+	if (!block_find(b, &id) && make_room(b, need) && (bl = block_new(b, &id, obj, need))) {
+		memcpy(bl->data, data, need);
+		bl->len = need;
+		bl->state = BLOCK_READY;
+		block_put(b, bl);
+	}
+	pthread_mutex_unlock(&b->lock);
+	free(obj);
+}
+
 void blocks_forget(struct blocks *b, const char *key)
 {
 	size_t klen = strlen(key);

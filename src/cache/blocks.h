@@ -54,6 +54,12 @@ void blocks_destroy(struct blocks *b);
 int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
 		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got);
 
+/* Offer the first len bytes of object (key, etag) of the given size, read
+ * anyway (with its attributes): kept as block 0 if they are all of it (or
+ * all of block 0) and memory allows. */
+void blocks_offer(struct blocks *b, const char *key, const char *etag, uint64_t size,
+		  const void *data, size_t len);
+
 /* Drop every cached block of key (all versions), in memory and on disk:
  * it was overwritten, renamed or deleted through us. */
 void blocks_forget(struct blocks *b, const char *key);

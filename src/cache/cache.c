@@ -165,6 +165,25 @@ int cache_head(struct cache *c, const char *key, struct store_obj *out)
 	return c->store->ops->head(c->store, key, out);
 }
 
+/* Bytes read with a lookup: a small file whole, little of a large one. */
+#define CACHE_LOOKUP_READ (64u << 10)
+
+int cache_lookup(struct cache *c, const char *key, struct store_obj *out)
+{
+	struct store *s = c->store;
+	size_t got = 0;
+	char *data;
+	int rc;
+
+	if (!s->ops->head_and_read || !(data = malloc(CACHE_LOOKUP_READ)))
+		return cache_head(c, key, out);
+	rc = s->ops->head_and_read(s, key, data, CACHE_LOOKUP_READ, &got, out);
+	if (!rc && got)
+		blocks_offer(c->blocks, key, out->etag, out->size, data, got);
+	free(data);
+	return rc;
+}
+
 int cache_list(struct cache *c, const char *prefix, const char *delim, const char *token,
 	       unsigned int max_keys, struct store_list *out)
 {

@@ -231,15 +231,17 @@ static void fs_remote_from_head(struct fs *fs, const struct store_obj *obj, stru
 	fs_remote_from_obj(fs, obj, type, r);
 }
 
-/* Resolve a key: an object, else a directory in any of its three forms. */
-static int fs_stat_remote(struct fs *fs, const char *key, struct fs_remote *r)
+/* Resolve a key: an object, else a directory in any of its three forms.
+ * A lookup (the kernel is likely to open what it finds) reads a small
+ * file's data with its attributes. */
+static int fs_stat_remote(struct fs *fs, const char *key, bool lookup, struct fs_remote *r)
 {
 	struct store_obj obj;
 	struct store_list l;
 	struct buf dkey;
 	int rc;
 
-	rc = cache_head(fs->cache, key, &obj);
+	rc = lookup ? cache_lookup(fs->cache, key, &obj) : cache_head(fs->cache, key, &obj);
 	if (rc == 0) {
 		fs_remote_from_head(fs, &obj, r);
 		return 0;
@@ -347,7 +349,7 @@ static void fs_remote_from_listing(struct fs *fs, const struct dircache_entry *e
 /* Resolve a key, asking the cached listing of its directory first: a name
  * not in a fresh listing does not exist, and a directory in one needs no
  * LIST; with list_attrs, a listed file or directory needs no request. */
-static int fs_stat_key(struct fs *fs, const char *key, struct fs_remote *r)
+static int fs_stat_key(struct fs *fs, const char *key, bool lookup, struct fs_remote *r)
 {
 	struct dircache_entry e;
 	struct buf dkey, name;
@@ -367,7 +369,7 @@ static int fs_stat_key(struct fs *fs, const char *key, struct fs_remote *r)
 	}
 	if (hit == 1 && S_ISDIR(e.type))
 		return fs_stat_dir(fs, key, r);
-	return fs_stat_remote(fs, key, r);
+	return fs_stat_remote(fs, key, lookup, r);
 }
 
 static bool fs_name_ok(const char *name, int *err)
@@ -432,7 +434,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (prefetch_take(fs->prefetch, parent, key.data, &obj) == 0)
 		fs_remote_from_head(fs, &obj, &r);
 	else
-		rc = fs_stat_key(fs, key.data, &r);
+		rc = fs_stat_key(fs, key.data, true, &r);
 	if (rc)
 		goto out;
 
@@ -522,7 +524,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = inode_key(i, fs->prefix, &key);
 		pthread_mutex_unlock(&fs->lock);
 		if (!rc)
-			rc = fs_stat_key(fs, key.data, &r);
+			rc = fs_stat_key(fs, key.data, false, &r);
 		pthread_mutex_lock(&fs->lock);
 		i = inode_get(&fs->table, ino);
 		if (!i)
@@ -1486,7 +1488,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (!dst_exists) {
 		struct fs_remote r;
 
-		rc = fs_stat_key(fs, dkey.data, &r);
+		rc = fs_stat_key(fs, dkey.data, false, &r);
 		if (rc == 0) {
 			dst_exists = true;
 			dst_dir = S_ISDIR(r.mode);

@@ -104,3 +104,24 @@ def test_list_attrs_ls_l_costs_the_listing_only(mount_factory, s3, bucket, serve
     with open(m.p("la", "f07"), "wb") as f:
         f.write(b"longer than before")
     assert os.stat(m.p("la", "f07")).st_size == 18
+
+
+def test_cat_of_small_files_costs_one_request_each(mount_factory, s3, bucket, server):
+    # The lookup's ranged GET brings a small file's attributes and data at
+    # once: reading it next costs nothing more.
+    for i in range(20):
+        s3.put_object(Bucket=bucket, Key=f"s/f{i}", Body=f"file {i}\n".encode() * (i + 1),
+                      Metadata={"mode": str(0o100640)})
+    s3.put_object(Bucket=bucket, Key="s/empty", Body=b"")
+    m = mount_factory(bucket)
+    assert os.path.isdir(m.p("s"))
+    before = counts(server)
+    gets = server.requests("GET")
+    for i in range(20):
+        with open(m.p("s", f"f{i}"), "rb") as f:
+            assert f.read() == f"file {i}\n".encode() * (i + 1)
+        assert os.stat(m.p("s", f"f{i}")).st_mode & 0o777 == 0o640
+    assert delta(server, before) == {"HEAD": 0, "GET list-type": 0, "PUT": 0}
+    assert server.requests("GET") - gets == 20
+    with open(m.p("s", "empty"), "rb") as f:  # no byte 0 to GET: a HEAD then
+        assert f.read() == b""
