@@ -292,7 +292,7 @@ def test_special_characters_in_names(mnt, store):
     assert os.listdir(mnt.p("dir with space")) == ["x&y"]
 
 
-def test_tar_round_trip(mnt, tmp_path):
+def test_tar_round_trip(mnt, store, tmp_path):
     src = tmp_path / "tree"
     for i in range(30):
         d = src / f"d{i % 5}" / f"sub{i % 3}"
@@ -302,6 +302,9 @@ def test_tar_round_trip(mnt, tmp_path):
     with tarfile.open(tarball, "w") as t:
         t.add(src, arcname="tree")
     subprocess.run(["tar", "-xf", str(tarball), "-C", mnt.path], check=True)
+    # What tar wrote is in the store, as written (read independently).
+    for f in src.rglob("*.txt"):
+        assert store.get("tree/" + str(f.relative_to(src))) == f.read_bytes(), f
     out = tmp_path / "back.tar"
     subprocess.run(["tar", "-cf", str(out), "-C", mnt.path, "tree"], check=True)
     check = tmp_path / "check"

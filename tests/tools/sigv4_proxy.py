@@ -237,53 +237,54 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 v = re.sub(r"Credential=[^/]+/", f"Credential={state.upstream_key}/", v)
             headers[k] = v
         headers["Content-Length"] = str(len(body))
-        conn = getattr(self, "upstream_conn", None)
-        for attempt in range(2):
-            if conn is None:
-                conn = http.client.HTTPConnection(state.upstream[0], int(state.upstream[1]),
-                                                  timeout=300)
-                self.upstream_conn = conn
-            try:
-                conn.putrequest(self.command, self.path, skip_host=True,
-                                skip_accept_encoding=True)
-                for k, v in headers.items():
-                    conn.putheader(k, v)
-                conn.endheaders(body if body else None)
-                resp = conn.getresponse()
-                break
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                conn = self.upstream_conn = None
-                if attempt:
-                    self.reply(502, s3_error("BadGateway", "upstream failed"))
-                    return
-        self.send_response(resp.status, resp.reason)
-        length = resp.getheader("Content-Length")
-        for k, v in resp.getheaders():
-            if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
-                continue
-            self.send_header(k, v)
-        if self.command == "HEAD" or resp.status in (204, 304):
+        # A fresh upstream connection for every request, closed after it:
+        # a request sent on a kept-alive connection just as s3rver times it
+        # out can leave s3rver half-handling it, and a PUT so cut short has
+        # been seen to leave an empty object behind the retried, complete
+        # one. One request, one connection: no such race.
+        headers["Connection"] = "close"
+        conn = http.client.HTTPConnection(state.upstream[0], int(state.upstream[1]),
+                                          timeout=300)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders(body if body else None)
+            resp = conn.getresponse()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            self.reply(502, s3_error("BadGateway", "upstream failed"))
+            return
+        try:
+            self.send_response(resp.status, resp.reason)
+            length = resp.getheader("Content-Length")
+            for k, v in resp.getheaders():
+                if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
+                    continue
+                self.send_header(k, v)
+            if self.command == "HEAD" or resp.status in (204, 304):
+                if length is not None:
+                    self.send_header("Content-Length", length)
+                self.end_headers()
+                resp.read()
+                return
             if length is not None:
                 self.send_header("Content-Length", length)
-            self.end_headers()
-            resp.read()
-            return
-        if length is not None:
-            self.send_header("Content-Length", length)
-            self.end_headers()
-            remaining = int(length)
-            while remaining > 0:
-                chunk = resp.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                self.wfile.write(chunk)
-                remaining -= len(chunk)
-        else:
-            data = resp.read()
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                self.end_headers()
+                remaining = int(length)
+                while remaining > 0:
+                    chunk = resp.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    self.wfile.write(chunk)
+                    remaining -= len(chunk)
+            else:
+                data = resp.read()
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+        finally:
+            conn.close()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
