@@ -25,6 +25,12 @@ char *xml_text_of(xmlNodePtr n);
 /* *out: the text of the first child of that name, NULL if there is none;
  * the return value (0 or -ENOMEM) tells absence from lack of memory. */
 int xml_child_text(xmlNodePtr parent, const char *name, char **out);
+/* Parse a document whose root is named root, and set *outs[i] to the
+ * text of its child names[i] (NULL if absent; outs[i] NULL: not wanted).
+ * -EPROTO if the document or its root is not there, -ENOMEM; on error
+ * every *outs[i] is NULL. */
+int xml_root_fields(const char *xml, size_t len, const char *root, const char *const *names,
+		    char **const *outs, size_t n);
 /* Decimal digits only, no sign or blank; -EPROTO otherwise or on overflow. */
 int xml_parse_u64(const char *s, uint64_t *out);
 /* Exactly n digits as a number, or -1. */

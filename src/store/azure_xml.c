@@ -223,28 +223,12 @@ int azure_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 int azure_xml_parse_error(const char *xml, size_t len, char **code, char **message,
 			  char **auth_detail)
 {
-	char **outs[] = {code, message, auth_detail};
+	char **const outs[] = {code, message, auth_detail};
 	static const char *const names[] = {"Code", "Message", "AuthenticationErrorDetail"};
-	xmlDocPtr doc = xml_parse(xml, len);
-	xmlNodePtr root = xml_root_named(doc, "Error");
-	int rc = root ? 0 : -EPROTO;
+	int rc = xml_root_fields(xml, len, "Error", names, outs, 3);
 
-	for (size_t i = 0; i < 3; i++)
-		if (outs[i])
-			*outs[i] = NULL;
-	for (size_t i = 0; i < 3 && !rc; i++)
-		if (outs[i])
-			rc = xml_child_text(root, names[i], outs[i]);
-	xmlFreeDoc(doc);
-	if (rc) {
-		for (size_t i = 0; i < 3; i++) {
-			if (outs[i]) {
-				free(*outs[i]);
-				*outs[i] = NULL;
-			}
-		}
+	if (rc)
 		return rc;
-	}
 	/* "The specified blob does not exist.\nRequestId:...\nTime:..." */
 	if (message && *message)
 		(*message)[strcspn(*message, "\r\n")] = '\0';

@@ -171,28 +171,10 @@ int s3_xml_parse_list(const char *xml, size_t len, struct store_list *out)
 
 int s3_xml_parse_error(const char *xml, size_t len, char **code, char **message, char **request_id)
 {
-	char **outs[] = {code, message, request_id};
+	char **const outs[] = {code, message, request_id};
 	static const char *const names[] = {"Code", "Message", "RequestId"};
-	xmlDocPtr doc = xml_parse(xml, len);
-	xmlNodePtr root = xml_root_named(doc, "Error");
-	int rc = root ? 0 : -EPROTO;
 
-	for (size_t i = 0; i < 3; i++)
-		if (outs[i])
-			*outs[i] = NULL;
-	for (size_t i = 0; i < 3 && !rc; i++)
-		if (outs[i])
-			rc = xml_child_text(root, names[i], outs[i]);
-	xmlFreeDoc(doc);
-	if (rc) {
-		for (size_t i = 0; i < 3; i++) {
-			if (outs[i]) {
-				free(*outs[i]);
-				*outs[i] = NULL;
-			}
-		}
-	}
-	return rc;
+	return xml_root_fields(xml, len, "Error", names, outs, 3);
 }
 
 int s3_xml_parse_upload_id(const char *xml, size_t len, char **upload_id)

@@ -85,6 +85,29 @@ int xml_child_text(xmlNodePtr parent, const char *name, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+int xml_root_fields(const char *xml, size_t len, const char *root, const char *const *names,
+		    char **const *outs, size_t n)
+{
+	xmlDocPtr doc = xml_parse(xml, len);
+	xmlNodePtr r = xml_root_named(doc, root);
+	int rc = r ? 0 : -EPROTO;
+
+	for (size_t i = 0; i < n; i++)
+		if (outs[i])
+			*outs[i] = NULL;
+	for (size_t i = 0; i < n && !rc; i++)
+		if (outs[i])
+			rc = xml_child_text(r, names[i], outs[i]);
+	xmlFreeDoc(doc);
+	for (size_t i = 0; i < n && rc; i++) {
+		if (outs[i]) {
+			free(*outs[i]);
+			*outs[i] = NULL;
+		}
+	}
+	return rc;
+}
+
 int xml_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
