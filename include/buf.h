@@ -26,4 +26,8 @@ void buf_reset(struct buf *b);
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);
 
+/* asprintf that returns the string, or NULL when out of memory: for the
+ * one-line *why messages built everywhere. */
+char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

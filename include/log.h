@@ -12,6 +12,8 @@
 void log_init(int max_level, bool to_stderr);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool log_enabled(int level);
+/* "error", "warning", "notice", "info", "debug" (any case) to a level, or -1. */
+int log_level_parse(const char *name);
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)

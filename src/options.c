@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "log.h"
 
 enum opt_kind {
 	OPT_STR,     /* char * field */
@@ -318,23 +319,6 @@ static bool is_dropped(const char *o)
 	return false;
 }
 
-static int parse_log_level(const char *v)
-{
-	static const struct {
-		const char *name;
-		int level;
-	} levels[] = {
-		{"error", LOG_ERR},    {"err", LOG_ERR},       {"warning", LOG_WARNING},
-		{"warn", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO},
-		{"debug", LOG_DEBUG},
-	};
-
-	for (size_t i = 0; i < sizeof(levels) / sizeof(*levels); i++)
-		if (!strcasecmp(v, levels[i].name))
-			return levels[i].level;
-	return -1;
-}
-
 struct parse_state {
 	struct bfs_options *opts;
 	struct buf fuse_opts; /* comma-separated, for FUSE */
@@ -429,7 +413,7 @@ static int apply_special(struct parse_state *st, const struct opt_def *d, const 
 		free(s);
 		return rc;
 	} else if (!strcmp(name, "log_level=")) {
-		int l = parse_log_level(v);
+		int l = log_level_parse(v);
 
 		if (l < 0) {
 			*why = why_fmt("log_level=%s: use error, warning, notice, info or debug",

@@ -98,3 +98,15 @@ void buf_free(struct buf *b)
 	b->len = 0;
 	b->cap = 0;
 }
+
+char *str_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}

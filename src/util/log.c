@@ -1,7 +1,9 @@
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <time.h>
 
 static int log_max_level = LOG_WARNING;
@@ -12,7 +14,7 @@ void log_init(int max_level, bool to_stderr)
 	log_max_level = max_level;
 	log_to_stderr = to_stderr;
 	if (!to_stderr)
-		openlog("bucketfs", LOG_PID, LOG_DAEMON);
+		openlog(program_invocation_short_name, LOG_PID, LOG_DAEMON);
 }
 
 bool log_enabled(int level)
@@ -34,9 +36,27 @@ void log_msg(int level, const char *fmt, ...)
 		char line[2048];
 
 		vsnprintf(line, sizeof(line), fmt, ap);
-		fprintf(stderr, "bucketfs: %s: %s\n", names[level & 7], line);
+		fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, names[level & 7],
+			line);
 	} else {
 		vsyslog(level, fmt, ap);
 	}
 	va_end(ap);
+}
+
+int log_level_parse(const char *name)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+		{"error", LOG_ERR},    {"err", LOG_ERR},       {"warning", LOG_WARNING},
+		{"warn", LOG_WARNING}, {"notice", LOG_NOTICE}, {"info", LOG_INFO},
+		{"debug", LOG_DEBUG},
+	};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(*levels); i++)
+		if (!strcasecmp(name, levels[i].name))
+			return levels[i].level;
+	return -1;
 }

@@ -50,7 +50,8 @@ cleanup() {
 	[ "$FSTAB_SAVED" = 1 ] && restore_fstab
 	if [ "$INSTALLED" = 1 ] && dpkg-query -W bucketfs >/dev/null 2>&1; then
 		say "purging the test's bucketfs package"
-		apt-get purge -y -qq bucketfs >/dev/null 2>&1 || dpkg -P bucketfs >/dev/null
+		apt-get purge -y -qq bucketfs bucketfs-csi >/dev/null 2>&1 ||
+			dpkg -P bucketfs-csi bucketfs >/dev/null
 	fi
 	[ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null && wait "$S3PID" 2>/dev/null
 	if [ "$KEEP" = 1 ] && [ -n "$TMP" ]; then
@@ -223,11 +224,23 @@ depends=$(dpkg-deb -f "$DEB" Depends)
 for d in libfuse3-3 libcurl4 fuse3; do
 	echo "$depends" | grep -q "\(^\|, \)$d\( \|,\|$\)" || fail "Depends lacks $d: $depends"
 done
+CSIDEB=$TMP/bucketfs-csi_${DEBVER}_$(dpkg --print-architecture).deb
+[ -f "$CSIDEB" ] || fail "dpkg-buildpackage made no $(basename "$CSIDEB")"
+dpkg-deb -c "$CSIDEB" | awk '{ print $6 }' >"$TMP/csideb.files"
+for f in ./usr/bin/bucketfs-csi ./usr/share/man/man8/bucketfs-csi.8.gz; do
+	grep -qxF "$f" "$TMP/csideb.files" || fail "$(basename "$CSIDEB") lacks $f"
+done
+depends=$(dpkg-deb -f "$CSIDEB" Depends)
+for d in bucketfs libnghttp2-14 libprotobuf-c1 libjson-c5; do
+	echo "$depends" | grep -q "\(^\|, \)$d\( \|,\|$\)" || fail "bucketfs-csi Depends lacks $d: $depends"
+done
 
 # ---- b. install it
 say "apt-get install $(basename "$DEB")"
 INSTALLED=1
-run apt-install env DEBIAN_FRONTEND=noninteractive apt-get install -y "$DEB"
+run apt-install env DEBIAN_FRONTEND=noninteractive apt-get install -y "$DEB" "$CSIDEB"
+/usr/bin/bucketfs-csi --version | grep -qxF "bucketfs-csi $VERSION" ||
+	fail "/usr/bin/bucketfs-csi --version says '$(/usr/bin/bucketfs-csi --version)'"
 [ -x /usr/bin/bucketfs ] || fail "/usr/bin/bucketfs not installed"
 /usr/bin/bucketfs --version | grep -qxF "bucketfs $VERSION" ||
 	fail "/usr/bin/bucketfs --version says '$(/usr/bin/bucketfs --version | head -n 1)', expected bucketfs $VERSION"
@@ -335,9 +348,9 @@ is_mounted "$MNT" && fail "$MNT still mounted after ExecStop"
 
 # ---- e. purge
 say "apt-get purge bucketfs"
-run apt-purge env DEBIAN_FRONTEND=noninteractive apt-get purge -y bucketfs
+run apt-purge env DEBIAN_FRONTEND=noninteractive apt-get purge -y bucketfs bucketfs-csi
 INSTALLED=0
-for f in /usr/bin/bucketfs "$UNIT" /usr/share/man/man1/bucketfs.1.gz; do
+for f in /usr/bin/bucketfs /usr/bin/bucketfs-csi "$UNIT" /usr/share/man/man1/bucketfs.1.gz; do
 	[ -e "$f" ] && fail "$f is still there after purge"
 done
 dpkg-query -W -f='${Status}' bucketfs 2>/dev/null | grep -q 'ok installed' && fail "bucketfs still installed after purge"
@@ -355,3 +368,6 @@ for f in /usr/bin/bucketfs /usr/lib/systemd/system/bucketfs@.service; do
 done
 grep -q '^/usr/share/man/man1/bucketfs\.1' "$TMP/rpm.files" || fail "$(basename "$RPM") lacks the man page"
 rpm -qp --requires "$RPM" 2>/dev/null | grep -qx 'fuse3' || fail "$(basename "$RPM") does not require fuse3"
+CSIRPM=$(find "$TMP/rpm/RPMS" -name "bucketfs-csi-$VERSION-*.rpm" ! -name '*debug*' | head -n 1)
+[ -n "$CSIRPM" ] || fail "rpmbuild made no bucketfs-csi RPM"
+rpm -qlp "$CSIRPM" 2>/dev/null | grep -qxF /usr/bin/bucketfs-csi || fail "$(basename "$CSIRPM") lacks /usr/bin/bucketfs-csi"

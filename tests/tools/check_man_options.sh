@@ -13,7 +13,9 @@ for opt in $("$binary" --help | sed -n 's/^    -o \([a-z_]*=\{0,1\}\).*/\1/p'); 
 		missing=1
 	fi
 done
-for flag in -h --help -V --version -f -d -s; do
+# Flags: "-x", "-x, --long", "--long=ARG" at the start of a --help line.
+flags=$("$binary" --help | sed -n 's/^    \(-[a-zA-Z]\)\(, \(--[a-z-]*\)\)\{0,1\}.*/\1 \3/p; s/^    \(--[a-z-]*\).*/\1/p')
+for flag in $flags; do
 	esc=$(printf %s "$flag" | sed 's/-/\\\\-/g')
 	grep -q -- "$esc" "$manpage" || { echo "man page does not document $flag"; missing=1; }
 done
