@@ -3,15 +3,18 @@
 workloads, one table. Not a test: it prints figures, it asserts nothing.
 
   bench/run.py [--bucketfs build/bucketfs] [--delay-ms 0] [--size-mib 1024]
-               [--tools bucketfs,s3fs,rclone] [--quick]
+               [--tools bucketfs,s3fs,rclone,bucketfs-az] [--quick]
 
-Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), s3fs, rclone.
+Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), s3fs, rclone on
+s3rver; bucketfs-az, bucketfs on azurite (the same data, its own limit).
 
 --delay-ms puts a TCP delay line (bench/delayline.py) between the clients
 and s3rver, adding that much each way, like a cloud round trip.
 Ratios are peer time / bucketfs time: above 1, bucketfs is faster.
 """
 import argparse
+import base64
+import json
 import os
 import random
 import shutil
@@ -29,6 +32,12 @@ import botocore.config
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 S3RVER = os.environ.get("S3RVER", "/opt/bucketfs-test/npm/node_modules/.bin/s3rver")
+NPM_DIR = os.environ.get("BUCKETFS_NPM_DIR", "/opt/bucketfs-test/npm")
+AZBLOB = os.path.join(ROOT, "tests", "tools", "azblob.js")
+# azurite's well-known development account (Microsoft's azurite docs).
+AZ_ACCOUNT = "devstoreaccount1"
+AZ_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+          "KBHBeksoGMGw==")
 KEY = "S3RVER"
 MIB = 1 << 20
 
@@ -60,7 +69,22 @@ def drop_caches():
         f.write("3\n")
 
 
+def delay_line(args, port, procs):
+    """The address clients use: the server's, or a delay line's before it."""
+    if not args.delay_ms:
+        return f"127.0.0.1:{port}"
+    p = subprocess.Popen([sys.executable, os.path.join(HERE, "delayline.py"),
+                          "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
+                          "--delay-ms", str(args.delay_ms)],
+                         stdout=subprocess.PIPE, text=True)
+    procs.append(p)
+    return f"127.0.0.1:{p.stdout.readline().split()[1]}"
+
+
 class Env:
+    """s3rver, the delay line, boto3 straight to s3rver for the setup."""
+    mount_env = {}
+
     def __init__(self, args, work):
         self.work = work
         self.procs = []
@@ -71,14 +95,7 @@ class Env:
              "--silent"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(port)
         self.direct = f"http://127.0.0.1:{port}"
-        self.endpoint = self.direct
-        if args.delay_ms:
-            p = subprocess.Popen([sys.executable, os.path.join(HERE, "delayline.py"),
-                                  "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
-                                  "--delay-ms", str(args.delay_ms)],
-                                 stdout=subprocess.PIPE, text=True)
-            self.procs.append(p)
-            self.endpoint = f"http://127.0.0.1:{p.stdout.readline().split()[1]}"
+        self.endpoint = "http://" + delay_line(args, port, self.procs)
         self.s3 = boto3.client("s3", endpoint_url=self.direct, region_name="us-east-1",
                                aws_access_key_id=KEY, aws_secret_access_key=KEY,
                                config=botocore.config.Config(
@@ -95,7 +112,56 @@ class Env:
             p.wait()
 
 
+class AzureEnv(Env):
+    """azurite, the delay line, Microsoft's SDK (tests/tools/azblob.js) for
+    the setup and a read SAS for the curl limit."""
+
+    def __init__(self, args, work):
+        self.work = work
+        self.procs = []
+        port = free_port()
+        self.procs.append(subprocess.Popen(
+            [os.path.join(NPM_DIR, "node_modules", ".bin", "azurite-blob"), "--blobHost",
+             "127.0.0.1", "--blobPort", str(port), "--location", os.path.join(work, "az"),
+             "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(port)
+        direct = f"http://127.0.0.1:{port}/{AZ_ACCOUNT}"
+        self.endpoint = f"http://{delay_line(args, port, self.procs)}/{AZ_ACCOUNT}"
+        self.mount_env = {"AZURE_STORAGE_ACCOUNT": AZ_ACCOUNT, "AZURE_STORAGE_KEY": AZ_KEY}
+        self.sdk = subprocess.Popen(
+            ["node", AZBLOB, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, NODE_PATH=os.path.join(NPM_DIR, "node_modules"),
+                     AZURE_STORAGE_CONNECTION_STRING=(
+                         f"DefaultEndpointsProtocol=http;AccountName={AZ_ACCOUNT};"
+                         f"AccountKey={AZ_KEY};BlobEndpoint={direct};")))
+        self.procs.append(self.sdk)
+
+    def call(self, **req):
+        self.sdk.stdin.write(json.dumps(req) + "\n")
+        self.sdk.stdin.flush()
+        answer = json.loads(self.sdk.stdout.readline())
+        if not answer["ok"]:
+            raise RuntimeError(f"azblob {req['op']}: {answer.get('error')}")
+        return answer
+
+    def prepare(self, args, container, big):
+        self.call(op="create", container=container)
+        self.call(op="putfile", container=container, key="big.bin", path=big)
+        for i in range(args.list_n):
+            self.call(op="put", container=container, key=f"many/o{i:05d}",
+                      body=base64.b64encode(b"m").decode())
+        for i in range(args.small_n):
+            self.call(op="put", container=container, key=f"small/s{i:05d}",
+                      body=base64.b64encode(os.urandom(4096)).decode())
+        self.sas = self.call(op="sas", container=container, permissions="r",
+                             seconds=86400)["sas"]
+
+
 def mount_cmd(tool, args, env, bucket, mnt, cache):
+    if tool == "bucketfs-az":
+        return [args.bucketfs, f"az://{bucket}", mnt, "-o",
+                f"endpoint={env.endpoint},staging_dir={cache}"]
     if tool in ("bucketfs", "bucketfs-la"):
         # bucketfs-la: -o list_attrs, attributes from listings alone.
         extra = ",list_attrs" if tool == "bucketfs-la" else ""
@@ -122,6 +188,7 @@ class Mount:
         e.update(RCLONE_S3_PROVIDER="Other", RCLONE_S3_ENDPOINT=env.endpoint,
                  RCLONE_S3_ACCESS_KEY_ID=KEY, RCLONE_S3_SECRET_ACCESS_KEY=KEY,
                  RCLONE_S3_FORCE_PATH_STYLE="true")
+        e.update(env.mount_env)
         subprocess.run(mount_cmd(tool, args, env, bucket, self.path, cache), check=True, env=e)
         for _ in range(200):
             if is_mounted(self.path):
@@ -199,12 +266,13 @@ def curl_limit(env, bucket, key, size, parallel=16):
     and server allow."""
     step = size // parallel
     procs = []
+    # s3rver serves anonymous requests, azurite a SAS: no signing per request.
+    query = f"?{env.sas}" if isinstance(env, AzureEnv) else ""
     for i in range(parallel):
         end = size - 1 if i == parallel - 1 else (i + 1) * step - 1
         procs.append(subprocess.Popen(
-            # s3rver serves anonymous requests: signing costs nothing measurable.
             ["curl", "-sf", "-o", "/dev/null", "-H", f"Range: bytes={i * step}-{end}",
-             f"{env.endpoint}/{bucket}/{key}"]))
+             f"{env.endpoint}/{bucket}/{key}{query}"]))
     for p in procs:
         if p.wait():
             raise RuntimeError("curl failed")
@@ -290,22 +358,30 @@ def main():
               f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
         big, tree, n_tree = prepare(env, args, bucket)
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
+        if "bucketfs-az" in tools:
+            print("preparing azurite", flush=True)
+            az_env = AzureEnv(args, work)
+            env.procs += az_env.procs
+            az_env.prepare(args, bucket, big)
+            az_limit = timed(lambda: curl_limit(az_env, bucket, "big.bin",
+                                                args.size_mib * MIB))
         results = {}
         for tool in tools:
             print(f"running {tool}", flush=True)
-            results[tool] = run_tool(tool, args, env, bucket, big, tree)
+            results[tool] = run_tool(tool, args, az_env if tool == "bucketfs-az" else env,
+                                     bucket, big, tree)
             for w, v in results[tool].items():  # as it comes: a later tool may fail
                 print(f"  {w:32}{fmt(v, 10)}", flush=True)
         print()
         print(f"seconds; ratio = peer time / bucketfs time (above 1: bucketfs faster); "
               f"{args.size_mib} MiB object, untar of {n_tree} files")
-        head = f"{'workload':32}" + "".join(f"{t:>10}" for t in tools)
-        peers = [t for t in tools if t not in ("bucketfs", "bucketfs-la")]
+        head = f"{'workload':32}" + "".join(f"{t:>12}" for t in tools)
+        peers = [t for t in tools if t not in ("bucketfs", "bucketfs-la", "bucketfs-az")]
         if "bucketfs" in tools:
             head += "".join(f"{'vs ' + p:>12}" for p in peers)
         print(head)
         for w in results[tools[0]]:
-            line = f"{w:32}" + "".join(fmt(results[t][w], 10) for t in tools)
+            line = f"{w:32}" + "".join(fmt(results[t][w], 12) for t in tools)
             if "bucketfs" in tools:
                 b = results["bucketfs"][w]
                 line += "".join(fmt(results[p][w] / b if b and results[p][w] else None, 12)
@@ -320,6 +396,12 @@ def main():
             b = results["bucketfs"]["cold sequential read"]
             print(f"bucketfs cold read: {args.size_mib / b:.0f} MiB/s = {limit / b:.2f} of the "
                   f"limit")
+        if "bucketfs-az" in tools:
+            b = results["bucketfs-az"]["cold sequential read"]
+            print(f"{'azurite limit: 16 curl GETs':32}{az_limit:10.2f}  "
+                  f"({args.size_mib / az_limit:.0f} MiB/s)")
+            print(f"bucketfs-az cold read: {args.size_mib / b:.0f} MiB/s = {az_limit / b:.2f} "
+                  f"of azurite's limit")
     finally:
         env.close()
         shutil.rmtree(work, ignore_errors=True)

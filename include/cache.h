@@ -45,6 +45,8 @@ int cache_create(struct store *store, const struct cache_conf *conf, struct cach
 int cache_start_recovery(struct cache *c);
 void cache_destroy(struct cache *c);
 size_t cache_max_key_len(const struct cache *c);
+/* Whether the store marks directories with hdi_isfolder objects (store.h). */
+bool cache_folder_markers(const struct cache *c);
 
 /* Metadata: as the store interface (see store.h). */
 int cache_head(struct cache *c, const char *key, struct store_obj *out);

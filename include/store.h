@@ -26,6 +26,9 @@ struct store_meta {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mtime;
+	/* A directory marker object named like the directory, without '/':
+	 * metadata hdi_isfolder=true, as blobfuse and ADLS write them. */
+	bool folder;
 };
 
 struct store_obj {
@@ -40,6 +43,7 @@ struct store_list_entry {
 	uint64_t size;
 	time_t last_modified;
 	char etag[80]; /* "" when the listing has none */
+	bool folder;   /* an hdi_isfolder directory marker (listings with metadata) */
 };
 
 /* One page of a listing; release with store_list_free(). */
@@ -135,6 +139,9 @@ struct store {
 	size_t max_key_len;   /* longest key the store accepts (S3: 1024) */
 	size_t part_size_min; /* smallest part but the last */
 	unsigned int max_parts;
+	/* mkdir writes "dir" with hdi_isfolder=true (what blobfuse writes
+	 * and reads) rather than a "dir/" marker. */
+	bool folder_markers;
 };
 
 /* One buffer's worth of ops->get. */

@@ -12,8 +12,8 @@
 
 struct meta_headers {
 	unsigned int n;
-	char name[4][40];
-	char value[4][32];
+	char name[5][40];
+	char value[5][32];
 };
 
 /* The headers for m (none for NULL). A prefix longer than 30 characters

@@ -160,6 +160,11 @@ size_t cache_max_key_len(const struct cache *c)
 	return c->store->max_key_len;
 }
 
+bool cache_folder_markers(const struct cache *c)
+{
+	return c->store->folder_markers;
+}
+
 int cache_head(struct cache *c, const char *key, struct store_obj *out)
 {
 	return c->store->ops->head(c->store, key, out);

@@ -224,8 +224,9 @@ static void fs_remote_from_head(struct fs *fs, const struct store_obj *obj, stru
 {
 	mode_t type = S_IFREG;
 
-	if (obj->meta.has_mode && S_ISDIR(obj->meta.mode))
-		type = S_IFDIR; /* an old-style directory object without '/' */
+	/* Old-style (s3fs) and hdi_isfolder directory objects without '/'. */
+	if (obj->meta.folder || (obj->meta.has_mode && S_ISDIR(obj->meta.mode)))
+		type = S_IFDIR;
 	else if (obj->meta.has_mode && S_ISLNK(obj->meta.mode))
 		type = S_IFLNK;
 	fs_remote_from_obj(fs, obj, type, r);
@@ -314,17 +315,32 @@ static void fs_listing_change(struct fs *fs, const char *key, mode_t type, bool 
 	buf_free(&name);
 }
 
+/* The object that marks directory dkey ("a/b/") and holds its metadata:
+ * "a/b/", or "a/b" with hdi_isfolder on stores that mark folders so. */
+static int fs_dir_object(struct fs *fs, const char *dkey, struct buf *out)
+{
+	size_t n = strlen(dkey);
+
+	if (cache_folder_markers(fs->cache) && n > 1 && dkey[n - 1] == '/')
+		n--;
+	buf_reset(out);
+	return buf_append(out, dkey, n);
+}
+
 /* A directory known from a listing: its marker's metadata if it has one. */
 static int fs_stat_dir(struct fs *fs, const char *key, struct fs_remote *r)
 {
 	struct store_obj obj;
-	struct buf dkey;
+	struct buf dkey, dobj;
 	int rc;
 
 	buf_init(&dkey, 8192);
+	buf_init(&dobj, 8192);
 	rc = buf_printf(&dkey, "%s/", key);
 	if (!rc)
-		rc = cache_head(fs->cache, dkey.data, &obj);
+		rc = fs_dir_object(fs, dkey.data, &dobj);
+	if (!rc)
+		rc = cache_head(fs->cache, dobj.data, &obj);
 	if (rc == -ENOENT) {
 		memset(&obj, 0, sizeof(obj)); /* implicit: a prefix without a marker */
 		rc = 0;
@@ -332,6 +348,7 @@ static int fs_stat_dir(struct fs *fs, const char *key, struct fs_remote *r)
 	if (!rc)
 		fs_remote_from_obj(fs, &obj, S_IFDIR, r);
 	buf_free(&dkey);
+	buf_free(&dobj);
 	return rc;
 }
 
@@ -930,7 +947,14 @@ static int fs_store_meta(struct fs *fs, fuse_ino_t ino)
 	} else if (dir) {
 		/* Markers are empty: rewriting one is cheaper than a copy, and
 		 * turns an implicit directory into a marked one. */
-		rc = cache_put_buffer(fs->cache, key.data, &meta, "", 0);
+		struct buf obj;
+
+		buf_init(&obj, 8192);
+		meta.folder = cache_folder_markers(fs->cache);
+		rc = fs_dir_object(fs, key.data, &obj);
+		if (!rc)
+			rc = cache_put_buffer(fs->cache, obj.data, &meta, "", 0);
+		buf_free(&obj);
 	} else {
 		rc = cache_copy(fs->cache, key.data, key.data, &meta);
 	}
@@ -1118,17 +1142,22 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct fs *fs = fs_of(req);
 	struct store_meta meta;
-	struct buf key;
+	struct buf key, obj;
 	int rc;
 
 	buf_init(&key, 8192);
 	rc = fs_parent_key(fs, parent, name, &key);
 	if (!rc)
 		rc = buf_puts(&key, "/");
+	buf_init(&obj, 8192);
+	if (!rc)
+		rc = fs_dir_object(fs, key.data, &obj);
 	if (!rc) {
 		fs_meta_new(req, S_IFDIR | (mode & 07777), &meta);
-		rc = cache_put_buffer(fs->cache, key.data, &meta, "", 0);
+		meta.folder = cache_folder_markers(fs->cache);
+		rc = cache_put_buffer(fs->cache, obj.data, &meta, "", 0);
 	}
+	buf_free(&obj);
 	if (!rc) {
 		/* New and empty: creating files in it needs no lookups. */
 		fs_listing_change(fs, key.data, S_IFDIR, true);
@@ -1223,21 +1252,45 @@ static int fs_dir_empty(struct fs *fs, struct inode *d, const char *dkey)
 	return rc;
 }
 
+/* The hdi_isfolder object of directory dkey, if the store marks folders
+ * so and there is one: 1 with its key in out, 0 if none. A file of the
+ * same name is not a marker and stays. */
+static int fs_folder_object(struct fs *fs, const char *dkey, struct buf *out)
+{
+	struct store_obj obj;
+	int rc;
+
+	if (!cache_folder_markers(fs->cache))
+		return 0;
+	rc = fs_dir_object(fs, dkey, out);
+	if (!rc)
+		rc = cache_head(fs->cache, out->data, &obj);
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? rc : obj.meta.folder;
+}
+
 /* Remove a directory's markers. */
 static int fs_dir_remove_markers(struct fs *fs, const char *dkey)
 {
-	struct buf empty;
-	const char *keys[2];
-	int rc;
+	struct buf empty, folder;
+	const char *keys[3];
+	int rc, n = 2;
 
 	buf_init(&empty, 8192);
+	buf_init(&folder, 8192);
 	rc = buf_printf(&empty, "%s%s", dkey, FS_EMPTY_MARKER);
+	if (!rc && (rc = fs_folder_object(fs, dkey, &folder)) == 1) {
+		keys[n++] = folder.data;
+		rc = 0;
+	}
 	if (!rc) {
 		keys[0] = dkey;
 		keys[1] = empty.data;
-		rc = cache_remove_many(fs->cache, keys, 2);
+		rc = cache_remove_many(fs->cache, keys, n);
 	}
 	buf_free(&empty);
+	buf_free(&folder);
 	return rc;
 }
 
@@ -1416,10 +1469,25 @@ static int fs_rename_tree(struct fs *fs, const char *src_dir, const char *dst_di
 		store_list_free(&l);
 	} while (!rc && token);
 
+	/* The directory's own hdi_isfolder object sits beside the tree. */
 	buf_init(&dst, 8192);
+	if (!rc && (rc = fs_folder_object(fs, src_dir, &dst)) == 1) {
+		char **grown = realloc(keys, (n + 1) * sizeof(*grown));
+
+		rc = 0;
+		if (!grown || !(grown[n] = strdup(dst.data)))
+			rc = -ENOMEM;
+		if (grown)
+			keys = grown;
+		if (!rc)
+			n++;
+	}
 	for (k = 0; k < n && !rc; k++) {
 		buf_reset(&dst);
-		rc = buf_printf(&dst, "%s%s", dst_dir, keys[k] + strlen(src_dir));
+		if (strlen(keys[k]) < strlen(src_dir))
+			rc = fs_dir_object(fs, dst_dir, &dst);
+		else
+			rc = buf_printf(&dst, "%s%s", dst_dir, keys[k] + strlen(src_dir));
 		if (!rc && dst.len > cache_max_key_len(fs->cache))
 			rc = -ENAMETOOLONG;
 		if (!rc)
@@ -1695,6 +1763,13 @@ static int fs_listing_fetch(struct fs *fs, struct fs_listing *ls, struct dircach
 
 			if (fs_dir_skip(name, strlen(name)) || strchr(name, '/'))
 				continue;
+			if (o->folder) {
+				e = (struct dircache_entry){.type = S_IFDIR};
+				rc = fs_listing_add(ls, name, strlen(name), S_IFDIR);
+				if (!rc)
+					rc = dircache_fill_add(fill, name, strlen(name), &e);
+				continue;
+			}
 			memcpy(e.etag, o->etag, sizeof(e.etag));
 			rc = fs_listing_add(ls, name, strlen(name), S_IFREG);
 			if (!rc)

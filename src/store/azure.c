@@ -439,27 +439,79 @@ static int az_properties(struct azure *az, const char *key, struct http_response
 	return rc;
 }
 
+/* A blob's attributes from the headers of Get Blob Properties or Get Blob;
+ * a 206's size is the total after the '/' of Content-Range. */
+static void az_obj_from_headers(const struct http_response *resp, struct store_obj *out)
+{
+	char v[128];
+	const char *slash;
+
+	memset(out, 0, sizeof(*out));
+	if (resp->status == 206 && http_response_header(resp, "Content-Range", v, sizeof(v)) &&
+	    (slash = strrchr(v, '/')))
+		out->size = strtoull(slash + 1, NULL, 10);
+	else if (http_response_header(resp, "Content-Length", v, sizeof(v)))
+		out->size = strtoull(v, NULL, 10);
+	if (http_response_header(resp, "Last-Modified", v, sizeof(v)) &&
+	    azure_parse_rfc1123(v, &out->last_modified))
+		out->last_modified = curl_getdate(v, NULL);
+	if (out->last_modified < 0)
+		out->last_modified = 0;
+	http_response_header(resp, "ETag", out->etag, sizeof(out->etag));
+	meta_from_headers(resp, "x-ms-meta-", &out->meta);
+}
+
 static int az_head(struct store *s, const char *key, struct store_obj *out)
 {
 	struct http_response resp;
-	char v[128];
 	int rc;
 
 	rc = az_properties(az_of(s), key, &resp);
 	if (rc)
 		return rc;
-	memset(out, 0, sizeof(*out));
-	if (http_response_header(&resp, "Content-Length", v, sizeof(v)))
-		out->size = strtoull(v, NULL, 10);
-	if (http_response_header(&resp, "Last-Modified", v, sizeof(v)) &&
-	    azure_parse_rfc1123(v, &out->last_modified))
-		out->last_modified = curl_getdate(v, NULL);
-	if (out->last_modified < 0)
-		out->last_modified = 0;
-	http_response_header(&resp, "ETag", out->etag, sizeof(out->etag));
-	meta_from_headers(&resp, "x-ms-meta-", &out->meta);
+	az_obj_from_headers(&resp, out);
 	http_response_free(&resp);
 	return 0;
+}
+
+/* Get Blob of the first len bytes: the properties and metadata come with
+ * them, so a lookup followed by a read of a small file is one request. */
+static int az_head_and_read(struct store *s, const char *key, void *dst, size_t len, size_t *got,
+			    struct store_obj *out)
+{
+	struct iovec v = {dst, len};
+	/* No retries: on any trouble, Get Blob Properties (which retries)
+	 * answers. */
+	struct http_request req = {.retries = 0, .dst = &v, .dst_cnt = 1, .dst_len = len};
+	struct http_response resp;
+	struct az_call call;
+	int rc;
+
+	*got = 0;
+	rc = az_call_init(&call, az_of(s), "GET", key);
+	if (rc)
+		goto out;
+	snprintf(call.range, sizeof(call.range), "bytes=0-%zu", len ? len - 1 : 0);
+	rc = az_send(&call, &req, &resp);
+	/* An empty blob has no byte 0 (416); a busy server deserves retries. */
+	if (rc || resp.status == 416 || resp.status == 429 || resp.status >= 500) {
+		if (!rc)
+			http_response_free(&resp);
+		az_call_free(&call);
+		return az_head(s, key, out);
+	}
+	if (!az_ok(&resp)) {
+		rc = az_error("GET", key, &resp);
+	} else {
+		az_obj_from_headers(&resp, out);
+		*got = resp.dst_got;
+		if (*got > out->size)
+			*got = (size_t)out->size;
+	}
+	http_response_free(&resp);
+out:
+	az_call_free(&call);
+	return rc;
 }
 
 static int az_get(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
@@ -743,6 +795,9 @@ static int az_list_call(struct az_call *call, struct azure *az, const char *pref
 		rc = az_call_query(call, "prefix", prefix);
 	if (!rc && delim && *delim)
 		rc = az_call_query(call, "delimiter", delim);
+	/* Metadata, for blobfuse's hdi_isfolder directory markers. */
+	if (!rc)
+		rc = az_call_query(call, "include", "metadata");
 	if (!rc && marker && *marker)
 		rc = az_call_query(call, "marker", marker);
 	if (!rc && max) {
@@ -1071,6 +1126,7 @@ static void az_destroy(struct store *s)
 static const struct store_ops azure_ops = {
 	.name = "azure",
 	.head = az_head,
+	.head_and_read = az_head_and_read,
 	.get = az_get,
 	.put = az_put,
 	.copy = az_copy,
@@ -1245,6 +1301,7 @@ struct store *azure_store_create(const struct azure_conf *conf, char **why)
 	s->max_key_len = AZ_MAX_KEY_LEN;
 	s->part_size_min = AZ_PART_SIZE_MIN;
 	s->max_parts = AZ_MAX_PARTS;
+	s->folder_markers = true;
 	return s;
 
 out_nomem:

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "uri.h"
 #include "xml_util.h"
@@ -131,6 +132,18 @@ static bool is_live(xmlNodePtr blob)
 	return live;
 }
 
+/* <Metadata><hdi_isfolder>true</hdi_isfolder></Metadata>: a directory. */
+static bool is_folder(xmlNodePtr blob)
+{
+	xmlNodePtr meta = xml_child(blob, "Metadata");
+	xmlNodePtr f = meta ? xml_child(meta, "hdi_isfolder") : NULL;
+	char *t = f ? xml_text_of(f) : NULL;
+	bool folder = t && !strcasecmp(t, "true");
+
+	free(t);
+	return folder;
+}
+
 static int add_object(struct store_list *out, size_t *cap, xmlNodePtr blob)
 {
 	struct store_list_entry e = {0};
@@ -149,6 +162,8 @@ static int add_object(struct store_list *out, size_t *cap, xmlNodePtr blob)
 		rc = xml_child_text(props, "Etag", &etag);
 	if (!rc && size && xml_parse_u64(size, &e.size))
 		rc = -EPROTO;
+	if (!rc)
+		e.folder = is_folder(blob);
 	/* A missing or odd date only costs us the mtime, not the listing. */
 	if (!lm || azure_parse_rfc1123(lm, &e.last_modified))
 		e.last_modified = 0;

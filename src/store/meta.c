@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void add(struct meta_headers *out, const char *prefix, const char *name, const char *fmt,
 		long long v)
@@ -28,6 +29,11 @@ void meta_to_headers(const struct store_meta *m, const char *prefix, struct meta
 	/* Whole seconds: what s3fs 1.90 reads back. */
 	if (m->has_mtime)
 		add(out, prefix, "mtime", "%lld", (long long)m->mtime.tv_sec);
+	if (m->folder) {
+		snprintf(out->name[out->n], sizeof(out->name[0]), "%.27shdi_isfolder", prefix);
+		snprintf(out->value[out->n], sizeof(out->value[0]), "true");
+		out->n++;
+	}
 }
 
 /* Digits, then the end or a '.' (mtime's fraction). */
@@ -53,10 +59,12 @@ static bool header(const struct http_response *resp, const char *prefix, const c
 
 void meta_from_headers(const struct http_response *resp, const char *prefix, struct store_meta *m)
 {
-	char v[64];
+	char v[64], name[64];
 	unsigned long long n;
 
 	memset(m, 0, sizeof(*m));
+	snprintf(name, sizeof(name), "%.30shdi_isfolder", prefix);
+	m->folder = http_response_header(resp, name, v, sizeof(v)) && !strcasecmp(v, "true");
 	if (header(resp, prefix, "mode", v, &n)) {
 		m->has_mode = true;
 		m->mode = (mode_t)n;

@@ -202,6 +202,11 @@ class S3Store:
     def delete(self, key):
         self.s3.delete_object(Bucket=self.name, Key=key)
 
+    @staticmethod
+    def dir_key(path):
+        """The object mkdir makes for directory PATH."""
+        return path + "/"
+
     def mount_args(self):
         return (f"s3://{self.name}", [f"endpoint={self.server.endpoint}"],
                 {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET})
@@ -231,6 +236,12 @@ class AzureStore:
 
     def delete(self, key):
         self.az.call(op="delete", container=self.name, key=key)
+
+    @staticmethod
+    def dir_key(path):
+        """The object mkdir makes for directory PATH: blobfuse's kind, a
+        blob named like it with metadata hdi_isfolder=true."""
+        return path
 
     def mount_args(self):
         return (f"az://{self.name}", [f"endpoint={self.az.endpoint}"],

@@ -12,7 +12,7 @@
 //   azblob.js delete CONTAINER KEY
 //   azblob.js serve        JSON requests on stdin, one per line:
 //       {"op": "put", "container": C, "key": K, "body": BASE64, "metadata": {..}}
-//       ({"op": create|put|get|head|list|delete|sas}); one JSON answer per line:
+//       ({"op": create|put|putfile|get|head|list|delete|sas}); one JSON answer per line:
 //       {"ok": true, ...} or {"ok": false, "status": 404, "error": "..."}
 // Exit status 2 for a missing blob or container, 1 for other errors.
 "use strict";
@@ -40,6 +40,9 @@ async function op(service, r) {
 			{ metadata: r.metadata || undefined });
 		return {};
 	}
+	case "putfile": // r.path on local disk, uploaded in parallel blocks
+		await c.getBlockBlobClient(r.key).uploadFile(r.path);
+		return {};
 	case "get":
 		return { body: (await c.getBlobClient(r.key).downloadToBuffer()).toString("base64") };
 	case "head": {

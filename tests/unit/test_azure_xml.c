@@ -182,6 +182,31 @@ END_TEST
 	"<NextMarker/></EnumerationResults>"
 #define BLOB(name, props) "<Blob>" name "<Properties>" props "</Properties></Blob>"
 
+/* Listings with include=metadata: blobfuse's hdi_isfolder directories. */
+START_TEST(test_list_folder_markers)
+{
+	static const char page[] = ENUM(
+		"<Blob><Name>dir</Name><Properties><Content-Length>0</Content-Length></Properties>"
+		"<Metadata><hdi_isfolder>true</hdi_isfolder></Metadata></Blob>"
+		"<Blob><Name>file</Name><Properties><Content-Length>3</Content-Length></Properties>"
+		"<Metadata><hdi_isfolder>false</hdi_isfolder><mode>33188</mode></Metadata></Blob>"
+		"<Blob><Name>TRUE</Name><Properties><Content-Length>0</Content-Length></Properties>"
+		"<Metadata><hdi_isfolder>True</hdi_isfolder></Metadata></Blob>"
+		"<Blob><Name>plain</Name><Properties><Content-Length>1</Content-Length></"
+		"Properties>"
+		"</Blob>");
+	struct store_list l;
+
+	ck_assert_int_eq(azure_xml_parse_list(page, LEN(page), &l), 0);
+	ck_assert_uint_eq(l.n_objects, 4);
+	ck_assert(l.objects[0].folder);
+	ck_assert(!l.objects[1].folder);
+	ck_assert(l.objects[2].folder); /* blobfuse compares without case */
+	ck_assert(!l.objects[3].folder);
+	store_list_free(&l);
+}
+END_TEST
+
 START_TEST(test_list_encoded_names)
 {
 	/* Since 2020-02-10 names XML cannot carry come percent-encoded. */
@@ -514,6 +539,7 @@ static Suite *azure_xml_suite(void)
 	TCase *t = tcase_create("list");
 
 	tcase_add_test(t, test_list_azurite_page);
+	tcase_add_test(t, test_list_folder_markers);
 	tcase_add_test(t, test_list_azurite_delimited);
 	tcase_add_test(t, test_list_azurite_unicode);
 	tcase_add_test(t, test_list_azurite_empty);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "store_meta.h"
 #include "uri.h"
 
 START_TEST(test_buf_grows_and_bounds)
@@ -79,6 +80,31 @@ START_TEST(test_uri_decode)
 }
 END_TEST
 
+/* The s3fs metadata codec, and blobfuse's folder flag, both ways. */
+START_TEST(test_meta_codec)
+{
+	struct store_meta m = {.has_mode = true, .mode = 040755, .folder = true};
+	struct http_response resp = {0};
+	struct meta_headers h;
+	struct store_meta back;
+
+	meta_to_headers(&m, "x-ms-meta-", &h);
+	ck_assert_uint_eq(h.n, 2);
+	ck_assert_str_eq(h.name[1], "x-ms-meta-hdi_isfolder");
+	ck_assert_str_eq(h.value[1], "true");
+	buf_init(&resp.headers, 4096);
+	for (unsigned int i = 0; i < h.n; i++)
+		buf_printf(&resp.headers, "%s: %s\r\n", h.name[i], h.value[i]);
+	meta_from_headers(&resp, "x-ms-meta-", &back);
+	ck_assert(back.folder && back.has_mode && back.mode == 040755);
+	buf_reset(&resp.headers);
+	buf_puts(&resp.headers, "x-ms-meta-hdi_isfolder: false\r\nx-ms-meta-uid: 7\r\n");
+	meta_from_headers(&resp, "x-ms-meta-", &back);
+	ck_assert(!back.folder && back.has_uid && back.uid == 7);
+	buf_free(&resp.headers);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -88,6 +114,7 @@ int main(void)
 	tcase_add_test(tc, test_buf_steal);
 	tcase_add_test(tc, test_uri_encode);
 	tcase_add_test(tc, test_uri_decode);
+	tcase_add_test(tc, test_meta_codec);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
