@@ -44,6 +44,9 @@ done
 step "packages (.deb, RPM, systemd unit)"
 tests/packaging/test_packages.sh || status=1
 
+step "demo (the README's first command)"
+tests/tools/run_demo.sh || status=1
+
 step "result"
 if [ $status -eq 0 ]; then echo "all test groups passed"; else echo "some tests FAILED"; fi
 exit $status

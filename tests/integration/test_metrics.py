@@ -2,6 +2,7 @@
 root, and the summary logged at unmount."""
 import os
 import re
+import subprocess
 import urllib.request
 
 from conftest import KEY, SECRET, clean_env, free_port, run_bucketfs
@@ -33,6 +34,13 @@ def test_metrics_endpoint_xattr_and_summary(mount_factory, s3, bucket):
     assert c["bucketfs_uploads_total"] == 1
     assert c["bucketfs_cache_misses_total"] >= 1
     assert "# TYPE bucketfs_retries_total counter" in text.decode()
+    # The README's way: curl, and getfattr on the root.
+    out = subprocess.run(["curl", "-s", f"127.0.0.1:{port}/metrics"], capture_output=True,
+                         text=True, check=True).stdout
+    assert counters(out)["bucketfs_uploads_total"] == 1
+    out = subprocess.run(["getfattr", "-n", "user.bucketfs.stats", "--only-values", m.path],
+                         capture_output=True, text=True, check=True).stdout
+    assert counters(out)["bucketfs_uploads_total"] == 1
 
     x = counters(os.getxattr(m.path, "user.bucketfs.stats").decode())
     assert x['bucketfs_requests_total{method="PUT"}'] >= c['bucketfs_requests_total{method="PUT"}']
