@@ -121,6 +121,13 @@ struct store_ops {
 			    struct store_upload **out);
 	int (*upload_part)(struct store *s, struct store_upload *u, unsigned int part_no,
 			   store_reader_fn read, void *ctx, size_t len);
+	/* Optional: part part_no is bytes [off, off + len) of object src as
+	 * of ETag etag, copied in the store (S3 UploadPartCopy), so that a
+	 * small change to a large object sends only the parts it touched.
+	 * -ESTALE if src is no longer that version; -ENOTSUP where the store
+	 * does not do it (the caller then sends the bytes). */
+	int (*upload_part_copy)(struct store *s, struct store_upload *u, unsigned int part_no,
+				const char *src, const char *etag, uint64_t off, uint64_t len);
 	int (*upload_complete)(struct store *s, struct store_upload *u, unsigned int n_parts);
 	void (*upload_abort)(struct store *s, struct store_upload *u);
 

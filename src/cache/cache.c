@@ -53,6 +53,7 @@ struct cache {
 	struct uploader *uploader;
 	pthread_t recovery;
 	bool recovering;
+	bool no_part_copy; /* the store answered that it cannot copy parts */
 };
 
 struct cache_file {
@@ -70,6 +71,15 @@ struct cache_file {
 	struct store_meta meta;	      /* as of the last write; protected by lock */
 	char *journal_key;  /* key in the journal record, NULL if none; protected by lock */
 	bool journal_dirty; /* protected by lock */
+	/* Partial staging of a large object written in place: the stage holds
+	 * only the parts written to (present); the others are the object as
+	 * of etag, copied in the store when uploaded. All protected by lock. */
+	bool partial;
+	uint64_t src_size; /* the object's size when the stage began */
+	uint64_t psize;	   /* part size: the unit of staging and upload */
+	uint8_t *present;  /* per part of the source */
+	unsigned int n_src_parts;
+	bool journal_partial; /* the record on disk has the partial map */
 };
 
 int cache_create(struct store *store, const struct cache_conf *conf, struct cache **out, char **why)
@@ -327,14 +337,24 @@ static int cache_stage_create(struct cache_file *f)
  */
 static void cache_journal(struct cache_file *f, const char *key, bool dirty)
 {
-	struct journal_rec r = {.store_id = f->c->store_id, .dirty = dirty, .meta = f->meta};
+	struct journal_rec r = {.store_id = f->c->store_id,
+				.dirty = dirty,
+				.meta = f->meta,
+				.partial = f->partial,
+				.src_size = f->src_size,
+				.part_size = f->psize,
+				.present = f->present,
+				.n_present = f->n_src_parts};
 	char *k;
 	int rc;
 
 	if (!f->stage_path || !key)
 		return;
-	if (f->journal_key && f->journal_dirty == dirty && !strcmp(f->journal_key, key))
+	/* A partial record changes as parts arrive (cache_partial_fill). */
+	if (f->journal_key && f->journal_dirty == dirty && !f->partial && !f->journal_partial &&
+	    !strcmp(f->journal_key, key))
 		return;
+	snprintf(r.src_etag, sizeof(r.src_etag), "%s", f->etag);
 	k = strdup(key);
 	if (!k)
 		return;
@@ -350,7 +370,12 @@ static void cache_journal(struct cache_file *f, const char *key, bool dirty)
 	free(f->journal_key);
 	f->journal_key = k;
 	f->journal_dirty = dirty;
+	f->journal_partial = f->partial;
 }
+
+static int cache_partial_fill_all(struct cache_file *f, const char *key);
+static int cache_partial_read(struct cache_file *f, const char *key, char *dst, size_t len,
+			      uint64_t off, size_t *got);
 
 /* Bring the whole object into the staging file. Called with f->lock held. */
 static int cache_stage_load(struct cache_file *f, const char *key)
@@ -361,6 +386,8 @@ static int cache_stage_load(struct cache_file *f, const char *key)
 
 	if (f->loaded)
 		return 0;
+	if (f->partial)
+		return cache_partial_fill_all(f, key);
 	rc = cache_stage_create(f);
 	if (rc)
 		return rc;
@@ -443,6 +470,10 @@ int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len
 			*got = (size_t)n;
 		goto out;
 	}
+	if (f->partial) {
+		rc = cache_partial_read(f, key, dst, len, off, got);
+		goto out;
+	}
 	for (;;) {
 		ahead = cache_readahead(f, off, len);
 		memcpy(etag, f->etag, sizeof(etag));
@@ -521,6 +552,209 @@ static void cache_stream_write(struct cache_file *f, const char *key, const stru
 	upload_stream_send(f->stream, off, end);
 }
 
+/*
+ * Partial staging. A write into a large object that is not staged yet
+ * does not download it: the stage starts sparse, a part is brought in
+ * only when a write touches it (and only if the write does not cover it),
+ * and at upload the untouched parts are copied in the store from the
+ * version that was open (UploadPartCopy). A one-byte change to a 10 GiB
+ * file moves one part each way. Stores that cannot copy parts get the
+ * whole file, as before.
+ */
+static bool cache_partial_ok(const struct cache_file *f)
+{
+	const struct cache *c = f->c;
+
+	return !f->loaded && !f->partial && f->fd < 0 && f->etag[0] &&
+	       f->size > c->conf.multipart_threshold && c->store->ops->upload_part_copy &&
+	       !c->no_part_copy;
+}
+
+/* A stream whose untouched parts come from the source. Called with f->lock. */
+static int cache_partial_stream(struct cache_file *f, const char *key,
+				const struct store_meta *meta)
+{
+	int rc = upload_stream_begin(f->c->uploader, key, meta, f->fd, f->psize, &f->stream);
+
+	if (!rc)
+		rc = upload_stream_copy_from(f->stream, key, f->etag, f->src_size);
+	for (unsigned int k = 0; !rc && k < f->n_src_parts; k++)
+		if (f->present[k])
+			upload_stream_dirty(f->stream, (uint64_t)k * f->psize, f->psize);
+	if (rc)
+		cache_stream_drop(f);
+	return rc;
+}
+
+static void cache_partial_free(struct cache_file *f)
+{
+	free(f->present);
+	f->present = NULL;
+	f->n_src_parts = 0;
+	f->partial = false;
+}
+
+static int cache_partial_begin(struct cache_file *f, const char *key, const struct store_meta *meta)
+{
+	struct cache *c = f->c;
+	int rc = cache_stage_create(f);
+
+	if (rc)
+		return rc;
+	if (ftruncate(f->fd, (off_t)f->size))
+		return -errno;
+	f->src_size = f->size;
+	f->psize = cache_part_size(c, f->size);
+	f->n_src_parts = (unsigned int)((f->size + f->psize - 1) / f->psize);
+	f->present = calloc(f->n_src_parts, 1);
+	if (!f->present)
+		return -ENOMEM;
+	f->partial = true;
+	rc = cache_partial_stream(f, key, meta);
+	if (rc)
+		cache_partial_free(f);
+	return rc;
+}
+
+/* Bring part k of the source into the stage. Called with f->lock held. */
+static int cache_partial_fill(struct cache_file *f, const char *key, unsigned int k)
+{
+	uint64_t off = (uint64_t)k * f->psize, end = off + f->psize;
+	char *chunk;
+	int rc = 0;
+
+	if (end > f->src_size)
+		end = f->src_size;
+	chunk = malloc(CACHE_LOAD_CHUNK);
+	if (!chunk)
+		return -ENOMEM;
+	while (!rc && off < end) {
+		size_t want = end - off < CACHE_LOAD_CHUNK ? end - off : CACHE_LOAD_CHUNK, got = 0;
+
+		/* No read-ahead: the part is all that is wanted. */
+		rc = blocks_read(f->c->blocks, key, f->etag, f->src_size, chunk, want, off, 0,
+				 false, &got);
+		if (!rc && got != want)
+			rc = -ESTALE; /* the source shrank: it is not the version open */
+		if (!rc && pwrite(f->fd, chunk, got, (off_t)off) != (ssize_t)got)
+			rc = -errno ? -errno : -EIO;
+		off += got;
+	}
+	free(chunk);
+	if (rc)
+		return rc;
+	f->present[k] = 1;
+	/* Its bytes are in the stage now: sent, not copied. */
+	if (f->stream)
+		upload_stream_dirty(f->stream, (uint64_t)k * f->psize, f->psize);
+	cache_journal(f, key, true);
+	return 0;
+}
+
+/* Make the parts a write of [off, end) touches present: filled from the
+ * source unless the write covers all the source has of them. The source's
+ * last part, if short, is filled before the file grows past it, since its
+ * upload will be a whole part. Called with f->lock held. */
+static int cache_partial_prepare(struct cache_file *f, const char *key, uint64_t off, uint64_t end)
+{
+	uint64_t ps = f->psize;
+	unsigned int k, last = (unsigned int)((end - 1) / ps);
+	int rc = 0;
+
+	for (k = (unsigned int)(off / ps); !rc && k <= last && k < f->n_src_parts; k++) {
+		uint64_t p_off = (uint64_t)k * ps, p_end = p_off + ps;
+
+		if (p_end > f->src_size)
+			p_end = f->src_size;
+		if (f->present[k])
+			continue;
+		if (off <= p_off && end >= p_end) {
+			f->present[k] = 1;
+			cache_journal(f, key, true);
+		} else {
+			rc = cache_partial_fill(f, key, k);
+		}
+	}
+	k = (unsigned int)(f->src_size / ps);
+	if (!rc && end > f->src_size && f->src_size % ps && k < f->n_src_parts && !f->present[k])
+		rc = cache_partial_fill(f, key, k);
+	return rc;
+}
+
+/* Leave partial staging: every part in the stage. Called with f->lock. */
+static int cache_partial_fill_all(struct cache_file *f, const char *key)
+{
+	int rc = 0;
+
+	for (unsigned int k = 0; !rc && k < f->n_src_parts; k++)
+		if (!f->present[k])
+			rc = cache_partial_fill(f, key, k);
+	if (rc)
+		return rc;
+	cache_partial_free(f);
+	f->loaded = true;
+	cache_journal(f, key, f->dirty);
+	return 0;
+}
+
+/* Read [off, off + len) of a partial file: parts in the stage from it, the
+ * others from the source. Called with f->lock held. */
+static int cache_partial_read(struct cache_file *f, const char *key, char *dst, size_t len,
+			      uint64_t off, size_t *got)
+{
+	int rc = 0;
+
+	*got = 0;
+	while (!rc && *got < len) {
+		uint64_t at = off + *got, k = at / f->psize, p_end = (k + 1) * f->psize;
+		size_t n = len - *got, r = 0;
+
+		if (p_end - at < n)
+			n = (size_t)(p_end - at);
+		if (at >= f->src_size || f->present[k]) {
+			ssize_t m = pread(f->fd, dst + *got, n, (off_t)at);
+
+			rc = m < 0 ? -errno : 0;
+			r = m < 0 ? 0 : (size_t)m;
+		} else {
+			if (at + n > f->src_size)
+				n = (size_t)(f->src_size - at);
+			rc = blocks_read(f->c->blocks, key, f->etag, f->src_size, dst + *got, n, at,
+					 0, true, &r);
+		}
+		if (!rc && !r)
+			break;
+		*got += r;
+	}
+	return rc;
+}
+
+/* After an upload of a partial file: the store has the whole file, the
+ * stage only parts of it. Let it go; reads go to the new version. Called
+ * with f->lock held. */
+static void cache_partial_release(struct cache_file *f, const char *key)
+{
+	struct store_obj obj;
+
+	cache_stream_drop(f);
+	cache_partial_free(f);
+	close(f->fd);
+	f->fd = -1;
+	unlink(f->stage_path);
+	journal_remove(f->stage_path);
+	free(f->stage_path);
+	f->stage_path = NULL;
+	free(f->journal_key);
+	f->journal_key = NULL;
+	f->journal_partial = false;
+	if (!f->c->store->ops->head(f->c->store, key, &obj)) {
+		memcpy(f->etag, obj.etag, sizeof(f->etag));
+		f->size = obj.size;
+	} else {
+		f->etag[0] = '\0';
+	}
+}
+
 int cache_file_write(struct cache_file *f, const char *key, const struct store_meta *meta,
 		     const void *src, size_t len, uint64_t off)
 {
@@ -528,7 +762,13 @@ int cache_file_write(struct cache_file *f, const char *key, const struct store_m
 	int rc;
 
 	pthread_mutex_lock(&f->lock);
-	rc = cache_stage_load(f, key);
+	/* A store that cannot copy parts, or a failed start, loads it all. */
+	if (cache_partial_ok(f) && cache_partial_begin(f, key, meta))
+		log_info("'%s': writing in place needs the whole object first", key);
+	if (f->partial)
+		rc = len ? cache_partial_prepare(f, key, off, off + len) : 0;
+	else
+		rc = cache_stage_load(f, key);
 	if (rc)
 		goto out;
 	n = pwrite(f->fd, src, len, (off_t)off);
@@ -553,6 +793,11 @@ static int cache_truncate_locked(struct cache_file *f, const char *key, uint64_t
 {
 	int rc;
 
+	if (size == 0 && f->partial) {
+		/* Nothing of the source is left to copy. */
+		cache_stream_drop(f);
+		cache_partial_free(f);
+	}
 	if (size == 0) {
 		rc = cache_stage_create(f);
 		if (!rc) {
@@ -625,16 +870,34 @@ static int cache_upload_multipart(struct cache_file *f, const char *key,
 	/* A stream for another key (renamed while open) or with parts too
 	 * small for the file's size now starts over. */
 	if (f->stream && (strcmp(upload_stream_key(f->stream), key) ||
-			  f->size > upload_stream_part_size(f->stream) * s->max_parts))
+			  f->size > upload_stream_part_size(f->stream) * s->max_parts)) {
+		/* Its copies name the old key or part size: start over whole. */
+		if (f->partial && (rc = cache_partial_fill_all(f, key)))
+			return rc;
 		cache_stream_drop(f);
+	}
 	if (!f->stream) {
-		rc = upload_stream_begin(c->uploader, key, meta, f->fd, cache_part_size(c, f->size),
-					 &f->stream);
+		rc = f->partial ? cache_partial_stream(f, key, meta)
+				: upload_stream_begin(c->uploader, key, meta, f->fd,
+						      cache_part_size(c, f->size), &f->stream);
 		if (rc)
 			return rc;
 	}
 	begun = *upload_stream_meta(f->stream);
 	rc = upload_stream_finish(&f->stream, f->size);
+	if (rc == -ENOTSUP && f->partial) {
+		/* The store cannot copy parts (s3rver): send them, now and on. */
+		if (!c->no_part_copy)
+			log_notice("the store cannot copy parts of objects (UploadPartCopy): "
+				   "files written in place are uploaded whole");
+		c->no_part_copy = true;
+		rc = cache_partial_fill_all(f, key);
+		if (!rc && !f->stream)
+			rc = upload_stream_begin(c->uploader, key, meta, f->fd, f->psize,
+						 &f->stream);
+		if (!rc)
+			rc = upload_stream_finish(&f->stream, f->size);
+	}
 	/* The object took its metadata when the upload began; a chmod or
 	 * utimens since then is applied now. Writes alone do not count: the
 	 * stored mtime is when the upload began, as for S3's Last-Modified. */
@@ -666,7 +929,10 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 	} else {
 		metrics_add(uploads, 1);
 		f->dirty = false;
-		cache_journal(f, key, false);
+		if (f->partial)
+			cache_partial_release(f, key);
+		else
+			cache_journal(f, key, false);
 	}
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -717,6 +983,7 @@ void cache_file_close(struct cache_file *f, const char *key)
 	}
 	free(f->journal_key);
 	free(f->stage_path);
+	free(f->present);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -758,6 +1025,17 @@ static void cache_recover_one(struct cache *c, const char *stage, const char *jp
 		goto out;
 	}
 	rc = c->store->ops->head(c->store, r.key, &obj);
+	/* A partial stage has only the parts written: the rest must still be
+	 * the version it was written over, to be copied from. */
+	if (r.partial && (rc || strcmp(obj.etag, r.src_etag) || obj.size != r.src_size ||
+			  r.n_present * r.part_size < r.src_size)) {
+		log_err("'%s' changed in the bucket after an earlier run left changes to parts of "
+			"it unsent; they are not uploaded, and are kept in %s (see its .journal "
+			"for which parts)",
+			r.key, stage);
+		close(fd);
+		goto out;
+	}
 	if (rc == 0 && obj.last_modified > st.st_mtime) {
 		log_err("'%s' changed in the bucket after an earlier run left changes to it "
 			"unsent; they are not uploaded, and are kept in %s",
@@ -782,6 +1060,16 @@ static void cache_recover_one(struct cache *c, const char *stage, const char *jp
 	f->loaded = f->dirty = true;
 	f->size = (uint64_t)st.st_size;
 	f->meta = r.meta;
+	if (r.partial) {
+		f->loaded = false;
+		f->partial = true;
+		memcpy(f->etag, r.src_etag, sizeof(f->etag));
+		f->src_size = r.src_size;
+		f->psize = r.part_size;
+		f->n_src_parts = (unsigned int)((r.src_size + r.part_size - 1) / r.part_size);
+		f->present = r.present; /* at least n_src_parts, checked above */
+		r.present = NULL;
+	}
 	pthread_mutex_init(&f->lock, NULL);
 	meta = r.meta;
 	meta.has_mtime = true;

@@ -6,6 +6,8 @@
  *   key <key, percent-encoded>
  *   dirty 0|1
  *   mode <n> / uid <n> / gid <n>      (each only when known)
+ *   partial <etag> / src_size <n> / part_size <n> / present <hex bitmap>
+ *                                     (format 2 only: a partial stage)
  *   end
  *
  * Keys may hold any byte but NUL, newlines included: hence the encoding.
@@ -23,8 +25,9 @@
 #include "buf.h"
 #include "uri.h"
 
-#define JOURNAL_MAGIC "bucketfs-journal 1"
-#define JOURNAL_MAX   (16u << 10)
+#define JOURNAL_MAGIC	"bucketfs-journal 1"
+#define JOURNAL_MAGIC_2 "bucketfs-journal 2"
+#define JOURNAL_MAX	(16u << 10)
 
 static int journal_path(const char *stage_path, const char *suffix, struct buf *out)
 {
@@ -53,7 +56,7 @@ int journal_write(const char *stage_path, const struct journal_rec *r)
 	if (!rc)
 		rc = journal_path(stage_path, ".tmp", &tmp);
 	if (!rc)
-		rc = buf_printf(&body, JOURNAL_MAGIC "\n");
+		rc = buf_printf(&body, "%s\n", r->partial ? JOURNAL_MAGIC_2 : JOURNAL_MAGIC);
 	if (!rc)
 		rc = journal_line(&body, "store", r->store_id);
 	if (!rc)
@@ -66,6 +69,22 @@ int journal_write(const char *stage_path, const struct journal_rec *r)
 		rc = buf_printf(&body, "uid %u\n", (unsigned int)r->meta.uid);
 	if (!rc && r->meta.has_gid)
 		rc = buf_printf(&body, "gid %u\n", (unsigned int)r->meta.gid);
+	if (!rc && r->partial) {
+		rc = journal_line(&body, "partial", r->src_etag);
+		if (!rc)
+			rc = buf_printf(&body, "src_size %llu\npart_size %llu\npresent ",
+					(unsigned long long)r->src_size,
+					(unsigned long long)r->part_size);
+		for (size_t i = 0; !rc && i < r->n_present; i += 4) {
+			unsigned int nib = 0;
+
+			for (size_t b = 0; b < 4 && i + b < r->n_present; b++)
+				nib |= (r->present[i + b] ? 1u : 0u) << b;
+			rc = buf_printf(&body, "%x", nib);
+		}
+		if (!rc)
+			rc = buf_puts(&body, "\n");
+	}
 	if (!rc)
 		rc = buf_puts(&body, "end\n");
 	if (!rc) {
@@ -99,6 +118,7 @@ void journal_rec_free(struct journal_rec *r)
 {
 	free(r->store_id);
 	free(r->key);
+	free(r->present);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -122,6 +142,42 @@ static int journal_parse_line(char *line, struct journal_rec *r)
 		uri_decode(value, false);
 		*slot = strdup(value);
 		return *slot ? 0 : -ENOMEM;
+	}
+	if (!strcmp(line, "partial")) {
+		uri_decode(value, false);
+		if (strlen(value) >= sizeof(r->src_etag))
+			return -EINVAL;
+		strcpy(r->src_etag, value);
+		r->partial = true;
+		return 0;
+	}
+	if (!strcmp(line, "present")) {
+		size_t len = strlen(value);
+
+		free(r->present);
+		r->present = calloc(len * 4 + 1, 1);
+		if (!r->present)
+			return -ENOMEM;
+		for (size_t i = 0; i < len; i++) {
+			const char *hex = "0123456789abcdef", *d = strchr(hex, value[i]);
+
+			if (!d || !*d)
+				return -EINVAL;
+			for (int b = 0; b < 4; b++)
+				r->present[i * 4 + b] = (uint8_t)(((d - hex) >> b) & 1);
+		}
+		r->n_present = len * 4;
+		return 0;
+	}
+	if (!strcmp(line, "src_size") || !strcmp(line, "part_size")) {
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(value, &end, 10);
+		if (errno || end == value || *end)
+			return -EINVAL;
+		*(line[0] == 's' ? &r->src_size : &r->part_size) = v;
+		return 0;
 	}
 	errno = 0;
 	n = strtoul(value, &end, 10);
@@ -158,14 +214,18 @@ int journal_read(const char *journal_path, struct journal_rec *out)
 		return -EINVAL;
 	data[n] = '\0';
 	line = strtok_r(data, "\n", &save);
-	if (!line || strcmp(line, JOURNAL_MAGIC))
+	if (!line || (strcmp(line, JOURNAL_MAGIC) && strcmp(line, JOURNAL_MAGIC_2)))
 		return -EINVAL;
+	bool v2 = !strcmp(line, JOURNAL_MAGIC_2);
+
 	while (!done && (line = strtok_r(NULL, "\n", &save))) {
 		done = journal_parse_line(line, out);
 		if (done < 0)
 			break;
 	}
-	if (done == 1 && out->store_id && out->key)
+	/* Format 2 is a partial stage: without its map the data means nothing. */
+	if (done == 1 && out->store_id && out->key &&
+	    (!v2 || (out->partial && out->part_size && out->present)))
 		rc = 0;
 	else if (done < 0)
 		rc = done;

@@ -20,6 +20,14 @@ struct journal_rec {
 	char *key;
 	bool dirty;
 	struct store_meta meta; /* mtime unused: the staging file's own is used */
+	/* A partial stage (cache.c): only the parts marked present hold the
+	 * file's bytes; the others are the object as of src_etag. Written
+	 * as format 2, which earlier versions leave alone. */
+	bool partial;
+	char src_etag[80];
+	uint64_t src_size, part_size;
+	uint8_t *present; /* one per part of the source */
+	size_t n_present;
 };
 
 /* Write (or replace) the record of the staging file at stage_path. */

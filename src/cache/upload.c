@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ struct upload_job {
 	unsigned int part; /* from 0; the store numbers parts from 1 */
 	uint32_t gen;
 	size_t len;
+	bool copy; /* copy the part from the source object, do not send it */
 };
 
 struct uploader {
@@ -42,6 +44,7 @@ struct uploader {
 struct upload_part_state {
 	uint32_t gen, sent_gen;
 	bool inflight; /* queued or being sent */
+	bool copy;     /* unchanged from the source object: copied in the store */
 	int error;     /* of the last send */
 };
 
@@ -57,6 +60,9 @@ struct upload_stream {
 	struct upload_part_state *parts; /* protected by lock */
 	unsigned int n_parts;		 /* protected by lock */
 	unsigned int inflight;		 /* protected by lock */
+	char *src_key;			 /* source of copied parts, or NULL */
+	char src_etag[80];
+	uint64_t src_size;
 };
 
 struct upload_src {
@@ -77,10 +83,19 @@ static void upload_run(struct uploader *up, struct upload_job *job)
 	struct upload_stream *st = job->st;
 	struct upload_src src = {st->fd, (uint64_t)job->part * st->part_size};
 	struct upload_part_state *p;
+	const struct store_ops *ops = up->store->ops;
 	int rc;
 
-	rc = up->store->ops->upload_part(up->store, st->u, job->part + 1, upload_src_read, &src,
-					 job->len);
+	if (!job->copy)
+		rc = ops->upload_part(up->store, st->u, job->part + 1, upload_src_read, &src,
+				      job->len);
+	else if (!ops->upload_part_copy)
+		rc = -ENOTSUP;
+	else if (src.base + job->len > st->src_size)
+		rc = -EINVAL; /* only bytes the source has can be copied */
+	else
+		rc = ops->upload_part_copy(up->store, st->u, job->part + 1, st->src_key,
+					   st->src_etag, src.base, job->len);
 	pthread_mutex_lock(&st->lock);
 	p = &st->parts[job->part];
 	p->inflight = false;
@@ -184,7 +199,11 @@ static int upload_queue(struct upload_stream *st, unsigned int k, size_t len)
 
 	if (!job)
 		return -ENOMEM;
-	*job = (struct upload_job){.st = st, .part = k, .gen = st->parts[k].gen, .len = len};
+	*job = (struct upload_job){.st = st,
+				   .part = k,
+				   .gen = st->parts[k].gen,
+				   .len = len,
+				   .copy = st->parts[k].copy};
 	st->parts[k].inflight = true;
 	st->inflight++;
 	pthread_mutex_lock(&up->lock);
@@ -256,9 +275,30 @@ void upload_stream_dirty(struct upload_stream *st, uint64_t off, uint64_t len)
 	/* Parts past the table are dirty already (new parts start dirty);
 	 * past the store's limit, finish starts over with bigger parts. */
 	if (first < st->n_parts)
-		for (k = (unsigned int)first; k < st->n_parts && k < end; k++)
+		for (k = (unsigned int)first; k < st->n_parts && k < end; k++) {
 			st->parts[k].gen++;
+			st->parts[k].copy = false; /* its bytes are the file's now */
+		}
 	pthread_mutex_unlock(&st->lock);
+}
+
+int upload_stream_copy_from(struct upload_stream *st, const char *src_key, const char *etag,
+			    uint64_t src_size)
+{
+	unsigned int n = (unsigned int)((src_size + st->part_size - 1) / st->part_size), k;
+	int rc;
+
+	free(st->src_key);
+	if (!(st->src_key = strdup(src_key)))
+		return -ENOMEM;
+	snprintf(st->src_etag, sizeof(st->src_etag), "%s", etag);
+	st->src_size = src_size;
+	pthread_mutex_lock(&st->lock);
+	rc = upload_grow(st, n);
+	for (k = 0; !rc && k < n; k++)
+		st->parts[k].copy = true;
+	pthread_mutex_unlock(&st->lock);
+	return rc;
 }
 
 void upload_stream_send(struct upload_stream *st, uint64_t off, uint64_t end)
@@ -287,6 +327,7 @@ static void upload_stream_free(struct upload_stream *st)
 	pthread_mutex_destroy(&st->lock);
 	free(st->parts);
 	free(st->key);
+	free(st->src_key);
 	free(st);
 }
 

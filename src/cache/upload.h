@@ -33,6 +33,13 @@ const struct store_meta *upload_stream_meta(const struct upload_stream *st);
 
 /* [off, off + len) of the file changed: the parts it touches are dirty. */
 void upload_stream_dirty(struct upload_stream *st, uint64_t off, uint64_t len);
+/* The first src_size bytes of the file are, until written, those of object
+ * src_key as of etag: finishing copies their parts in the store
+ * (store_ops.upload_part_copy) instead of sending them; a part written is
+ * sent. Finishing fails with -ENOTSUP if the store cannot copy, -ESTALE if
+ * the source changed: the caller then sends the bytes itself. */
+int upload_stream_copy_from(struct upload_stream *st, const char *src_key, const char *etag,
+			    uint64_t src_size);
 /* Queue the dirty parts that end in (off, end]: a writer that wrote up to
  * end is done with them, for now. */
 void upload_stream_send(struct upload_stream *st, uint64_t off, uint64_t end);

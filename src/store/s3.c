@@ -25,6 +25,7 @@
 #include "sigv4.h"
 #include "store_meta.h"
 #include "uri.h"
+#include "xml_util.h"
 
 #define S3_MAX_EXTRA	 12
 #define S3_EMPTY_SHA256	 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -720,6 +721,33 @@ static int s3_upload_call(struct s3 *s3, struct s3_call *call, const char *metho
 	return rc;
 }
 
+/* Remember part part_no's ETag for CompleteMultipartUpload. */
+static int s3_upload_record(struct store_upload *u, unsigned int part_no, const char *etag)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&u->lock);
+	if (part_no > u->n_etags) {
+		char **grown = realloc(u->etags, part_no * sizeof(*grown));
+
+		if (!grown) {
+			rc = -ENOMEM;
+		} else {
+			memset(grown + u->n_etags, 0, (part_no - u->n_etags) * sizeof(*grown));
+			u->etags = grown;
+			u->n_etags = part_no;
+		}
+	}
+	if (!rc) {
+		free(u->etags[part_no - 1]);
+		u->etags[part_no - 1] = strdup(etag);
+		if (!u->etags[part_no - 1])
+			rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return rc;
+}
+
 static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int part_no,
 			  store_reader_fn read, void *ctx, size_t len)
 {
@@ -749,29 +777,61 @@ static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int 
 		rc = -EIO;
 	}
 	http_response_free(&resp);
+	if (!rc)
+		rc = s3_upload_record(u, part_no, etag);
+out:
+	s3_call_free(&call);
+	return rc;
+}
+
+/* UploadPartCopy: the part's bytes are a range of src, as of etag. */
+static int s3_upload_part_copy(struct store *s, struct store_upload *u, unsigned int part_no,
+			       const char *src, const char *etag, uint64_t off, uint64_t len)
+{
+	struct s3 *s3 = s3_of(s);
+	struct http_request req = {
+		.retries = -1, .has_body = true, .body_len = 0, .read_body = http_mem_read};
+	struct http_mem empty = {"", 0};
+	static const char *const names[] = {"ETag"};
+	struct http_response resp;
+	struct s3_call call;
+	struct buf source;
+	char range[64], *part_etag = NULL;
+	int rc;
+
+	if (part_no == 0 || part_no > S3_MAX_PARTS || !len)
+		return -EINVAL;
+	req.body_ctx = &empty;
+	buf_init(&source, 8192);
+	rc = s3_upload_call(s3, &call, "PUT", u, part_no);
+	if (!rc)
+		rc = buf_printf(&source, "/%s/", s3->bucket);
+	if (!rc)
+		rc = uri_encode(&source, src, strlen(src), true);
+	if (!rc)
+		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+	if (!rc)
+		rc = s3_call_add(&call, "x-amz-copy-source-range", range);
+	if (!rc)
+		rc = s3_call_add(&call, "x-amz-copy-source-if-match", etag);
+	if (!rc)
+		rc = s3_send(&call, &req, &resp);
 	if (rc)
 		goto out;
-
-	pthread_mutex_lock(&u->lock);
-	if (part_no > u->n_etags) {
-		char **grown = realloc(u->etags, part_no * sizeof(*grown));
-
-		if (!grown) {
-			rc = -ENOMEM;
-		} else {
-			memset(grown + u->n_etags, 0, (part_no - u->n_etags) * sizeof(*grown));
-			u->etags = grown;
-			u->n_etags = part_no;
-		}
-	}
-	if (!rc) {
-		free(u->etags[part_no - 1]);
-		u->etags[part_no - 1] = strdup(etag);
-		if (!u->etags[part_no - 1])
-			rc = -ENOMEM;
-	}
-	pthread_mutex_unlock(&u->lock);
+	/* Like CopyObject, it can fail after its 200 header. */
+	if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+		rc = s3_error("UPLOAD-PART-COPY", u->key, &resp);
+	else if (xml_root_fields(resp.body.data ? resp.body.data : "", resp.body.len,
+				 "CopyPartResult", names, (char **const[]){&part_etag}, 1) ||
+		 !part_etag)
+		rc = -EPROTO;
+	http_response_free(&resp);
+	if (!rc)
+		rc = s3_upload_record(u, part_no, part_etag);
+	free(part_etag);
 out:
+	buf_free(&source);
 	s3_call_free(&call);
 	return rc;
 }
@@ -967,6 +1027,7 @@ static const struct store_ops s3_ops = {
 	.list = s3_list,
 	.upload_begin = s3_upload_begin,
 	.upload_part = s3_upload_part,
+	.upload_part_copy = s3_upload_part_copy,
 	.upload_complete = s3_upload_complete,
 	.upload_abort = s3_upload_abort,
 	.probe = s3_probe,

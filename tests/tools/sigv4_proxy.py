@@ -21,6 +21,12 @@ forwarded with the key id swapped for --upstream-key.
   {"method": "GET", "reset": true, "count": 1}   close the connection instead
   "headers": {"x-amz-bucket-region": "eu-west-1"} adds headers to the answer
 Matching rules are decremented and the file rewritten.
+
+UploadPartCopy, which s3rver lacks (501), is done here with what s3rver
+has: a ranged GET of the source (honouring x-amz-copy-source-if-match) and
+an UploadPart of its bytes. Its requests count as "PUT part-copy". A fault
+rule with "copy": true matches only such requests (to answer 501 as s3rver
+would).
 """
 import argparse
 import hashlib
@@ -33,6 +39,7 @@ import re
 import sys
 import threading
 import time
+import urllib.parse
 from datetime import datetime, timezone
 
 from botocore.auth import S3SigV4Auth
@@ -83,7 +90,7 @@ class State:
                                "requests": self.kinds}, f)
                 os.replace(tmp, self.stats_file)
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, copy=False):
         if not self.faults_file:
             return None
         with self.lock:
@@ -98,6 +105,8 @@ class State:
                 if r.get("method") and r["method"] != method:
                     continue
                 if r.get("path") and r["path"] not in path:
+                    continue
+                if r.get("copy") and not copy:
                     continue
                 r["count"] -= 1
                 tmp = self.faults_file + ".tmp"
@@ -206,7 +215,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         state = self.server.state
         body = self.read_body()
-        fault = state.take_fault(self.command, self.path)
+        copy = (self.command == "PUT" and "x-amz-copy-source" in self.headers and
+                "partNumber=" in self.path)
+        fault = state.take_fault(self.command, self.path, copy)
         if fault:
             state.count("fault")
             if fault.get("reset"):
@@ -224,9 +235,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write(f"rejected {self.command} {self.path}: {code}: {message}\n")
             self.reply(status, s3_error(code, message))
             return
-        state.count("verified" if "Authorization" in self.headers else "anonymous",
-                    request_kind(self.command, self.path))
-        self.forward(state, body)
+        kind = request_kind(self.command, self.path) + ("-copy" if copy else "")
+        state.count("verified" if "Authorization" in self.headers else "anonymous", kind)
+        if copy:
+            self.part_copy(state)
+        else:
+            self.forward(state, body)
+
+    def upstream(self, state, method, path, headers, body=None):
+        conn = http.client.HTTPConnection(state.upstream[0], int(state.upstream[1]),
+                                          timeout=300)
+        try:
+            conn.request(method, path, body=body, headers=dict(headers, Connection="close"))
+            resp = conn.getresponse()
+            return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    def part_copy(self, state):
+        """UploadPartCopy by a ranged GET and an UploadPart (anonymous:
+        s3rver allows it)."""
+        src = urllib.parse.unquote(self.headers["x-amz-copy-source"])
+        src = "/" + urllib.parse.quote(src.lstrip("/"))
+        headers = {}
+        if self.headers.get("x-amz-copy-source-range"):
+            headers["Range"] = self.headers["x-amz-copy-source-range"]
+        status, h, data = self.upstream(state, "GET", src, headers)
+        if status == 404:
+            return self.reply(404, s3_error("NoSuchKey", "no such copy source"))
+        if status not in (200, 206):
+            return self.reply(status, s3_error("InternalError", "copy source unreadable"))
+        want = self.headers.get("x-amz-copy-source-if-match")
+        if want and h.get("etag") != want:
+            return self.reply(412, s3_error("PreconditionFailed", "copy source changed"))
+        status, h, _ = self.upstream(state, "PUT", self.path,
+                                     {"Content-Length": str(len(data))}, data)
+        if status != 200:
+            return self.reply(status, s3_error("InternalError", "part upload failed"))
+        self.reply(200, (f'<?xml version="1.0" encoding="UTF-8"?><CopyPartResult>'
+                         f'<LastModified>2026-01-01T00:00:00.000Z</LastModified>'
+                         f'<ETag>{h.get("etag", "")}</ETag></CopyPartResult>').encode())
 
     def forward(self, state, body):
         headers = {}
