@@ -44,6 +44,10 @@ struct store_list_entry {
 	time_t last_modified;
 	char etag[80]; /* "" when the listing has none */
 	bool folder;   /* an hdi_isfolder directory marker (listings with metadata) */
+	/* The object's metadata came with the listing (Azure's include=metadata):
+	 * its attributes need no request of their own. */
+	bool has_meta;
+	struct store_meta meta;
 };
 
 /* One page of a listing; release with store_list_free(). */

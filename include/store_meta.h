@@ -21,5 +21,8 @@ struct meta_headers {
 void meta_to_headers(const struct store_meta *m, const char *prefix, struct meta_headers *out);
 /* The attributes among resp's headers; absent or malformed ones stay unset. */
 void meta_from_headers(const struct http_response *resp, const char *prefix, struct store_meta *m);
+/* One metadata item by its name without prefix ("mode", "uid", "gid",
+ * "mtime", "hdi_isfolder"), as a listing gives them; others are ignored. */
+void meta_set(struct store_meta *m, const char *name, const char *value);
 
 #endif

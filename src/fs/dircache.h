@@ -20,6 +20,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "store.h"
+
 struct dircache;
 struct dircache_fill;
 
@@ -30,6 +32,8 @@ struct dircache_entry {
 	uint64_t size;
 	time_t mtime;
 	char etag[80];
+	bool has_meta; /* the listing carried the object's metadata too */
+	struct store_meta meta;
 };
 
 /* ttl 0 disables the cache (every call finds nothing). */

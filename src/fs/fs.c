@@ -53,6 +53,7 @@ struct fs_dirent {
 struct fs_dir {
 	struct fs_dirent *ents;
 	size_t n, cap;
+	char *dkey; /* the directory's key, for attributes from its listing */
 };
 
 /* What the store says a key is. */
@@ -360,6 +361,8 @@ static void fs_remote_from_listing(struct fs *fs, const struct dircache_entry *e
 	struct store_obj obj = {.size = e->size, .last_modified = e->mtime};
 
 	memcpy(obj.etag, e->etag, sizeof(obj.etag));
+	if (e->has_meta)
+		obj.meta = e->meta;
 	fs_remote_from_obj(fs, &obj, S_ISDIR(e->type) ? S_IFDIR : S_IFREG, r);
 }
 
@@ -380,7 +383,9 @@ static int fs_stat_key(struct fs *fs, const char *key, bool lookup, struct fs_re
 	buf_free(&name);
 	if (hit == 0)
 		return -ENOENT;
-	if (hit == 1 && fs->conf.list_attrs && (e.listed || S_ISDIR(e.type))) {
+	/* A listing with the metadata (Azure's) is as good as a HEAD. */
+	if (hit == 1 && ((fs->conf.list_attrs && (e.listed || S_ISDIR(e.type))) ||
+			 (e.has_meta && (e.listed || e.meta.folder)))) {
 		fs_remote_from_listing(fs, &e, r);
 		return 0;
 	}
@@ -1646,6 +1651,7 @@ static void fs_dir_free(struct fs_dir *d)
 	for (k = 0; k < d->n; k++)
 		free(d->ents[k].name);
 	free(d->ents);
+	free(d->dkey);
 	free(d);
 }
 
@@ -1722,18 +1728,21 @@ static void fs_listing_file(struct fs_listing *ls, const char *name)
 		ls->n_files++;
 }
 
-static int fs_listing_add(struct fs_listing *ls, const char *name, size_t len, mode_t type)
+/* A name of the listing; files whose attributes it lacks are HEADed ahead
+ * of ls -l (prefetch). */
+static int fs_listing_add(struct fs_listing *ls, const char *name, size_t len, mode_t type,
+			  bool has_meta)
 {
 	int rc = fs_dir_add_once(ls->d, &ls->seen, name, len, type);
 
-	if (!rc && S_ISREG(type) && !name[len])
+	if (!rc && S_ISREG(type) && !name[len] && !has_meta)
 		fs_listing_file(ls, name);
 	return rc;
 }
 
 static int fs_listing_add_cached(void *ctx, const char *name, const struct dircache_entry *e)
 {
-	return fs_listing_add(ctx, name, strlen(name), e->type);
+	return fs_listing_add(ctx, name, strlen(name), e->type, e->has_meta);
 }
 
 /* List dkey from the store into ls, and into fill for the cache. */
@@ -1756,22 +1765,18 @@ static int fs_listing_fetch(struct fs *fs, struct fs_listing *ls, struct dircach
 		for (k = 0; k < l.n_objects && !rc; k++) {
 			const struct store_list_entry *o = &l.objects[k];
 			const char *name = o->key + plen;
-			struct dircache_entry e = {.type = S_IFREG,
-						   .listed = true,
-						   .size = o->size,
-						   .mtime = o->last_modified};
+			struct dircache_entry e = {.type = o->folder ? S_IFDIR : S_IFREG,
+						   .listed = !o->folder,
+						   .size = o->folder ? 0 : o->size,
+						   .mtime = o->last_modified,
+						   .has_meta = o->has_meta,
+						   .meta = o->meta};
 
 			if (fs_dir_skip(name, strlen(name)) || strchr(name, '/'))
 				continue;
-			if (o->folder) {
-				e = (struct dircache_entry){.type = S_IFDIR};
-				rc = fs_listing_add(ls, name, strlen(name), S_IFDIR);
-				if (!rc)
-					rc = dircache_fill_add(fill, name, strlen(name), &e);
-				continue;
-			}
-			memcpy(e.etag, o->etag, sizeof(e.etag));
-			rc = fs_listing_add(ls, name, strlen(name), S_IFREG);
+			if (!o->folder)
+				memcpy(e.etag, o->etag, sizeof(e.etag));
+			rc = fs_listing_add(ls, name, strlen(name), e.type, o->has_meta);
 			if (!rc)
 				rc = dircache_fill_add(fill, name, strlen(name), &e);
 		}
@@ -1783,7 +1788,7 @@ static int fs_listing_fetch(struct fs *fs, struct fs_listing *ls, struct dircach
 				len--;
 			if (!len || memchr(name, '/', len))
 				continue;
-			rc = fs_listing_add(ls, name, len, S_IFDIR);
+			rc = fs_listing_add(ls, name, len, S_IFDIR, false);
 			if (!rc)
 				rc = dircache_fill_add(fill, name, len,
 						       &(struct dircache_entry){.type = S_IFDIR});
@@ -1863,6 +1868,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	} else {
 		prefetch_listing(fs->prefetch, ino, ls.files, ls.n_files);
 	}
+	if (!rc && !(ls.d->dkey = buf_steal(&dkey)))
+		rc = -ENOMEM;
 	buf_free(&dkey);
 	if (rc) {
 		fs_dir_free(ls.d);
@@ -1894,6 +1901,80 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		pos += n;
 	}
+	fuse_reply_buf(req, out, pos);
+	free(out);
+}
+
+/*
+ * The entry of a listed name for readdirplus: from an inode we hold, or
+ * from the listing when it carries attributes (Azure, or list_attrs);
+ * otherwise none (ino 0), and the kernel looks the name up itself. The
+ * lookup count is the caller's to take, once the entry fits. fs->lock held.
+ */
+static void fs_plus_entry(struct fs *fs, fuse_ino_t parent, const struct fs_dir *d,
+			  const struct fs_dirent *de, struct fuse_entry_param *e)
+{
+	struct inode *p = inode_get(&fs->table, parent), *i;
+	struct dircache_entry c;
+	struct fs_remote r;
+
+	memset(e, 0, sizeof(*e));
+	e->attr.st_ino = FS_UNKNOWN_INO;
+	e->attr.st_mode = de->type;
+	if (!p || !strcmp(de->name, ".") || !strcmp(de->name, ".."))
+		return;
+	i = inode_find(&fs->table, p, de->name);
+	if (i && (i->local || i->open_count)) {
+		fs_entry_of(fs, i, e);
+		return;
+	}
+	if (dircache_lookup(fs->dircache, d->dkey, de->name, &c) != 1 ||
+	    !((fs->conf.list_attrs && (c.listed || S_ISDIR(c.type))) ||
+	      (c.has_meta && (c.listed || c.meta.folder))))
+		return;
+	fs_remote_from_listing(fs, &c, &r);
+	i = inode_obtain(&fs->table, p, de->name);
+	if (!i)
+		return;
+	if (!i->local && !i->open_count)
+		fs_apply_remote(i, &r);
+	fs_entry_of(fs, i, e);
+}
+
+/* readdir with attributes: ls -l needs no lookup per name where the
+ * listing had them. */
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	char *out = malloc(size ? size : 1);
+	size_t pos = 0, k;
+
+	if (!out) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&fs->lock);
+	for (k = (size_t)off; k < d->n; k++) {
+		struct fuse_entry_param e;
+		size_t n;
+
+		fs_plus_entry(fs, ino, d, &d->ents[k], &e);
+		n = fuse_add_direntry_plus(req, out + pos, size - pos, d->ents[k].name, &e,
+					   (off_t)(k + 1));
+		if (n > size - pos)
+			break;
+		pos += n;
+		/* In the reply: the kernel holds a lookup of it now. */
+		if (e.ino) {
+			struct inode *i = inode_get(&fs->table, e.ino);
+
+			if (i)
+				i->nlookup++;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_buf(req, out, pos);
 	free(out);
 }
@@ -1932,6 +2013,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* Attributes with the names, where listings have them. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 #define FS_STATS_XATTR "user.bucketfs.stats"
@@ -2007,6 +2092,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fs_fsync,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
 	.releasedir = fs_releasedir,
 	.statfs = fs_statfs,
 	.create = fs_create_file,

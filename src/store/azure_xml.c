@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "store_meta.h"
 #include "uri.h"
 #include "xml_util.h"
 
@@ -132,16 +133,23 @@ static bool is_live(xmlNodePtr blob)
 	return live;
 }
 
-/* <Metadata><hdi_isfolder>true</hdi_isfolder></Metadata>: a directory. */
-static bool is_folder(xmlNodePtr blob)
+/* <Metadata><mode>..</mode>..<hdi_isfolder>true</hdi_isfolder></Metadata>:
+ * our listings always ask for it (include=metadata), so a blob without
+ * the element has none. */
+static void read_metadata(xmlNodePtr blob, struct store_list_entry *e)
 {
 	xmlNodePtr meta = xml_child(blob, "Metadata");
-	xmlNodePtr f = meta ? xml_child(meta, "hdi_isfolder") : NULL;
-	char *t = f ? xml_text_of(f) : NULL;
-	bool folder = t && !strcasecmp(t, "true");
 
-	free(t);
-	return folder;
+	e->has_meta = true;
+	for (xmlNodePtr n = meta ? meta->children : NULL; n; n = n->next) {
+		char *t;
+
+		if (n->type != XML_ELEMENT_NODE || !(t = xml_text_of(n)))
+			continue;
+		meta_set(&e->meta, (const char *)n->name, t);
+		free(t);
+	}
+	e->folder = e->meta.folder;
 }
 
 static int add_object(struct store_list *out, size_t *cap, xmlNodePtr blob)
@@ -163,7 +171,7 @@ static int add_object(struct store_list *out, size_t *cap, xmlNodePtr blob)
 	if (!rc && size && xml_parse_u64(size, &e.size))
 		rc = -EPROTO;
 	if (!rc)
-		e.folder = is_folder(blob);
+		read_metadata(blob, &e);
 	/* A missing or odd date only costs us the mtime, not the listing. */
 	if (!lm || azure_parse_rfc1123(lm, &e.last_modified))
 		e.last_modified = 0;

@@ -48,40 +48,31 @@ static bool parse_ull(const char *s, unsigned long long *out)
 	return !errno && (*end == '\0' || *end == '.');
 }
 
-static bool header(const struct http_response *resp, const char *prefix, const char *name,
-		   char v[64], unsigned long long *n)
+void meta_set(struct store_meta *m, const char *name, const char *value)
 {
-	char full[64];
-
-	snprintf(full, sizeof(full), "%.30s%s", prefix, name);
-	return http_response_header(resp, full, v, 64) && parse_ull(v, n);
-}
-
-void meta_from_headers(const struct http_response *resp, const char *prefix, struct store_meta *m)
-{
-	char v[64], name[64];
 	unsigned long long n;
 
-	memset(m, 0, sizeof(*m));
-	snprintf(name, sizeof(name), "%.30shdi_isfolder", prefix);
-	m->folder = http_response_header(resp, name, v, sizeof(v)) && !strcasecmp(v, "true");
-	if (header(resp, prefix, "mode", v, &n)) {
+	if (!strcasecmp(name, "hdi_isfolder")) {
+		m->folder = !strcasecmp(value, "true");
+		return;
+	}
+	if (!parse_ull(value, &n))
+		return;
+	if (!strcasecmp(name, "mode")) {
 		m->has_mode = true;
 		m->mode = (mode_t)n;
-	}
-	if (header(resp, prefix, "uid", v, &n)) {
+	} else if (!strcasecmp(name, "uid")) {
 		m->has_uid = true;
 		m->uid = (uid_t)n;
-	}
-	if (header(resp, prefix, "gid", v, &n)) {
+	} else if (!strcasecmp(name, "gid")) {
 		m->has_gid = true;
 		m->gid = (gid_t)n;
-	}
-	if (header(resp, prefix, "mtime", v, &n)) {
-		const char *dot = strchr(v, '.');
+	} else if (!strcasecmp(name, "mtime")) {
+		const char *dot = strchr(value, '.');
 
 		m->has_mtime = true;
 		m->mtime.tv_sec = (time_t)n;
+		m->mtime.tv_nsec = 0;
 		if (dot) {
 			/* "sec.frac": take up to nine digits of fraction. */
 			long ns = 0;
@@ -93,5 +84,18 @@ void meta_from_headers(const struct http_response *resp, const char *prefix, str
 				ns *= 10;
 			m->mtime.tv_nsec = ns;
 		}
+	}
+}
+
+void meta_from_headers(const struct http_response *resp, const char *prefix, struct store_meta *m)
+{
+	static const char *const names[] = {"mode", "uid", "gid", "mtime", "hdi_isfolder"};
+	char v[64], name[64];
+
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(name, sizeof(name), "%.30s%s", prefix, names[i]);
+		if (http_response_header(resp, name, v, sizeof(v)))
+			meta_set(m, names[i], v);
 	}
 }

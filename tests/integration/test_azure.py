@@ -165,3 +165,38 @@ def test_small_file_lookup_and_read_is_one_request(mount_factory, azurite):
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     # One GET per file; the empty blob's 416 answer costs a HEAD more.
     assert delta.get("GET", 0) == 11 and delta.get("HEAD", 0) == 1, delta
+
+
+def test_listing_carries_attributes(mount_factory, azurite):
+    """Azure listings bring each blob's metadata: ls -l costs the List Blobs
+    page and nothing per file, and shows the stored modes, owners and
+    times (as a HEAD would)."""
+    from test_metrics import counters
+    store = AzureStore(azurite)
+    for i in range(30):
+        store.put(f"d/f{i:02d}", b"x" * i, metadata={
+            "mode": str(0o100600 if i % 2 else 0o100644), "uid": "1234", "gid": "99",
+            "mtime": "1500000000"})
+    store.put("d/plain", b"no metadata")
+    store.put("d/sub", b"", metadata={"hdi_isfolder": "true", "mode": str(0o40700)})
+    m = mount_factory(store)
+
+    def requests():
+        c = counters(os.getxattr(m.path, "user.bucketfs.stats").decode())
+        return {k.split('"')[1]: v for k, v in c.items()
+                if k.startswith("bucketfs_requests_total{")}
+
+    assert os.path.isdir(m.p("d"))
+    before = requests()
+    names = sorted(os.listdir(m.p("d")))
+    sts = {n: os.lstat(m.p("d", n)) for n in names}
+    after = requests()
+    assert names == [f"f{i:02d}" for i in range(30)] + ["plain", "sub"]
+    for i in range(30):
+        st = sts[f"f{i:02d}"]
+        assert (st.st_mode, st.st_uid, st.st_gid, st.st_size, int(st.st_mtime)) == \
+            (0o100600 if i % 2 else 0o100644, 1234, 99, i, 1500000000)
+    assert sts["sub"].st_mode == 0o40700
+    assert sts["plain"].st_size == 11
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert delta.get("HEAD", 0) == 0 and delta.get("GET", 0) == 1, delta
