@@ -33,6 +33,23 @@ int creds_from_env(struct creds *out, char **why);
  * the profile lacks a key. */
 int creds_from_profile(const char *profile, struct creds *out, char **why);
 
+/* A profile's settings, from the shared credentials file and then the
+ * config file (a key the first sets is kept). Strings are NULL when
+ * absent; all are zeroed when cleared. */
+struct creds_profile {
+	bool found;
+	char *ak, *sk, *token;
+	char *role_arn, *source_profile, *role_session_name, *external_id;
+	char *duration_seconds;
+	char *credential_process;
+	char *web_identity_token_file;
+};
+
+/* 0, -ENOENT when neither file has the profile, -errno with *why when a
+ * file cannot be read. */
+int creds_profile_read(const char *profile, struct creds_profile *out, char **why);
+void creds_profile_clear(struct creds_profile *p);
+
 /* An s3fs password file: lines "ACCESS:SECRET" or "BUCKET:ACCESS:SECRET";
  * '#' comments and blank lines ignored; a bucket line for our bucket wins
  * over a bare line. Refused with -EPERM and *why if the file is readable by
@@ -49,6 +66,13 @@ int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why);
  * -ENOENT (no *why) if it does not exist. */
 int creds_read_secret_file(const char *path, const char *what, bool check_mode, char **text,
 			   char **why);
+
+/* Set out to copies of the keys (token may be NULL or ""). 0 or -ENOMEM. */
+int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
+	      const char *source);
+
+/* Zero a string and free it (NULL is fine). */
+void creds_zfree(char *s);
 
 /* Zero and free every field. */
 void creds_clear(struct creds *c);

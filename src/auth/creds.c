@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 
 #define CREDS_FILE_MAX (1 << 20)
 
-static void zfree(char *s)
+void creds_zfree(char *s)
 {
 	if (s) {
 		explicit_bzero(s, strlen(s));
@@ -30,9 +31,9 @@ static void zfree(char *s)
 
 void creds_clear(struct creds *c)
 {
-	zfree(c->access_key);
-	zfree(c->secret_key);
-	zfree(c->session_token);
+	creds_zfree(c->access_key);
+	creds_zfree(c->secret_key);
+	creds_zfree(c->session_token);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -45,8 +46,8 @@ static char *fmt_why(const char *fmt, const char *a)
 	return s;
 }
 
-static int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
-		     const char *source)
+int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
+	      const char *source)
 {
 	memset(out, 0, sizeof(*out));
 	out->access_key = strdup(ak);
@@ -194,16 +195,28 @@ static const char *home_dir(void)
 	return pw ? pw->pw_dir : "/";
 }
 
-struct ini_keys {
-	char *ak, *sk, *token;
-	bool found;
+static const struct {
+	const char *name;
+	size_t off;
+} profile_keys[] = {
+	{"aws_access_key_id", offsetof(struct creds_profile, ak)},
+	{"aws_secret_access_key", offsetof(struct creds_profile, sk)},
+	{"aws_session_token", offsetof(struct creds_profile, token)},
+	{"role_arn", offsetof(struct creds_profile, role_arn)},
+	{"source_profile", offsetof(struct creds_profile, source_profile)},
+	{"credential_process", offsetof(struct creds_profile, credential_process)},
+	{"role_session_name", offsetof(struct creds_profile, role_session_name)},
+	{"external_id", offsetof(struct creds_profile, external_id)},
+	{"duration_seconds", offsetof(struct creds_profile, duration_seconds)},
+	{"web_identity_token_file", offsetof(struct creds_profile, web_identity_token_file)},
 };
 
 /*
- * Finds section `want` in an AWS-style INI file and collects its keys.
- * Returns 0 (found or not), or -errno if the file exists but cannot be read.
+ * Finds section `want` in an AWS-style INI file and collects its keys (a
+ * key already set, from the file read first, is kept). Returns 0 (found or
+ * not), or -errno if the file exists but cannot be read.
  */
-static int ini_lookup(const char *path, const char *want, struct ini_keys *k, char **why)
+static int ini_lookup(const char *path, const char *want, struct creds_profile *k, char **why)
 {
 	char *text = NULL, *line, *save = NULL;
 	bool in = false;
@@ -214,7 +227,7 @@ static int ini_lookup(const char *path, const char *want, struct ini_keys *k, ch
 		return 0;
 	if (rc)
 		return rc;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
 		char *p = trim(line), *eq, *name, *val;
 
 		if (!*p || *p == '#' || *p == ';')
@@ -233,31 +246,41 @@ static int ini_lookup(const char *path, const char *want, struct ini_keys *k, ch
 		*eq = '\0';
 		name = trim(p);
 		val = trim(eq + 1);
-		if (!strcmp(name, "aws_access_key_id") && !k->ak)
-			k->ak = strdup(val);
-		else if (!strcmp(name, "aws_secret_access_key") && !k->sk)
-			k->sk = strdup(val);
-		else if (!strcmp(name, "aws_session_token") && !k->token)
-			k->token = strdup(val);
+		for (size_t i = 0; i < sizeof(profile_keys) / sizeof(*profile_keys); i++) {
+			char **slot = (char **)((char *)k + profile_keys[i].off);
+
+			if (strcmp(name, profile_keys[i].name) || *slot)
+				continue;
+			*slot = strdup(val);
+			if (!*slot)
+				rc = -ENOMEM;
+		}
 	}
 	explicit_bzero(text, strlen(text));
 	free(text);
-	return 0;
+	return rc;
 }
 
-int creds_from_profile(const char *profile, struct creds *out, char **why)
+void creds_profile_clear(struct creds_profile *p)
 {
-	struct ini_keys k = {0};
+	for (size_t i = 0; i < sizeof(profile_keys) / sizeof(*profile_keys); i++)
+		creds_zfree(*(char **)((char *)p + profile_keys[i].off));
+	memset(p, 0, sizeof(*p));
+}
+
+int creds_profile_read(const char *profile, struct creds_profile *out, char **why)
+{
 	const char *env;
 	char path[4096], section[512];
 	int rc;
 
+	memset(out, 0, sizeof(*out));
 	env = getenv("AWS_SHARED_CREDENTIALS_FILE");
 	if (env && *env)
 		snprintf(path, sizeof(path), "%s", env);
 	else
 		snprintf(path, sizeof(path), "%s/.aws/credentials", home_dir());
-	rc = ini_lookup(path, profile, &k, why);
+	rc = ini_lookup(path, profile, out, why);
 
 	/* The config file names its sections "profile NAME", except default. */
 	env = getenv("AWS_CONFIG_FILE");
@@ -270,20 +293,30 @@ int creds_from_profile(const char *profile, struct creds *out, char **why)
 	else
 		snprintf(section, sizeof(section), "profile %s", profile);
 	if (!rc)
-		rc = ini_lookup(path, section, &k, why);
-
-	if (!rc && !k.found)
+		rc = ini_lookup(path, section, out, why);
+	if (!rc && !out->found)
 		rc = -ENOENT;
-	else if (!rc && (!k.ak || !*k.ak || !k.sk || !*k.sk)) {
+	if (rc)
+		creds_profile_clear(out);
+	return rc;
+}
+
+int creds_from_profile(const char *profile, struct creds *out, char **why)
+{
+	struct creds_profile k;
+	int rc;
+
+	rc = creds_profile_read(profile, &k, why);
+	if (rc)
+		return rc;
+	if (!k.ak || !*k.ak || !k.sk || !*k.sk) {
 		*why = fmt_why("profile '%s' has no aws_access_key_id and aws_secret_access_key",
 			       profile);
 		rc = -EINVAL;
-	} else if (!rc) {
+	} else {
 		rc = creds_set(out, k.ak, k.sk, k.token, "shared config profile");
 	}
-	zfree(k.ak);
-	zfree(k.sk);
-	zfree(k.token);
+	creds_profile_clear(&k);
 	return rc;
 }
 

@@ -57,7 +57,7 @@ struct azure {
 	char *key;	 /* base64 account key, or NULL; cleansed on destroy */
 	char *sas;	 /* token without '?', or NULL */
 	/* Entra ID bearer tokens, or NULL. */
-	struct azure_token *token;
+	struct refresh *token;
 };
 
 struct store_upload {
@@ -181,7 +181,7 @@ static int az_bearer(struct az_call *call, struct curl_slist **headers)
 	buf_init(&line, AZURE_TOKEN_MAX_LEN + 64);
 	rc = buf_puts(&line, "Authorization: Bearer ");
 	if (!rc)
-		rc = azure_token_get(call->az->token, &line, &call->token_gen);
+		rc = refresh_get(call->az->token, &line, &call->token_gen);
 	if (!rc) {
 		n = curl_slist_append(*headers, line.data);
 		if (n)
@@ -296,7 +296,7 @@ static int az_send(struct az_call *call, struct http_request *req, struct http_r
 		/* Once: the body is read again from its start. */
 		log_info("%s %s: HTTP %ld, the token was refused: once more with a new one",
 			 call->method, shown.data, resp->status);
-		azure_token_refused(call->az->token, call->token_gen);
+		refresh_refused(call->az->token, call->token_gen);
 		http_response_free(resp);
 		rc = http_execute(call->az->http, req, resp);
 	}
@@ -952,8 +952,8 @@ static void az_probe_message(struct azure *az, const struct http_response *resp,
 			buf_printf(msg,
 				   "access to %s denied: the Entra ID token by %s was refused "
 				   "(%s%s%s)",
-				   az->where, azure_token_what(az->token), code,
-				   message ? ": " : "", message ? message : "");
+				   az->where, refresh_what(az->token), code, message ? ": " : "",
+				   message ? message : "");
 		else if (az->key)
 			buf_printf(msg,
 				   "access to %s denied: the account key does not match account "
@@ -999,7 +999,7 @@ static int az_probe(struct store *s, const char *prefix, char **why)
 	int rc;
 
 	if (az->token) {
-		rc = azure_token_start(az->token, why);
+		rc = refresh_start(az->token, why);
 		if (rc) {
 			if (!*why)
 				*why = strdup("cannot get a Microsoft Entra ID token");
@@ -1045,7 +1045,7 @@ out:
 static void az_free(struct store *s, struct azure *az)
 {
 	if (az) {
-		azure_token_destroy(az->token);
+		refresh_destroy(az->token);
 		http_destroy(az->http);
 		if (az->key)
 			OPENSSL_cleanse(az->key, strlen(az->key));
