@@ -39,6 +39,9 @@ enum aws_creds_pin {
 	AWS_CREDS_ANONYMOUS,
 };
 
+/* How messages name what providers hold. */
+extern const struct refresh_names aws_creds_names;
+
 /* The names -o creds= takes, for options.c and messages. */
 int aws_creds_pin_parse(const char *name, enum aws_creds_pin *out);
 
@@ -110,17 +113,24 @@ int aws_sts_parse(const char *xml, size_t len, const char *action, struct creds 
 int aws_json_creds_parse(const char *json, size_t len, bool process, struct creds *out,
 			 char **expiration, char **why);
 
-/* Container credentials (aws_container.c), from the environment. -ENOENT
- * when neither URI variable is set. */
-struct refresh *aws_container_create(const struct http_conf *http, char **why, int *rc);
+/* Container credentials (aws_container.c), from the environment: a
+ * provider (not started) in *out. -ENOENT when neither URI variable is
+ * set. */
+int aws_container_create(const struct http_conf *http, struct refresh **out, char **why);
 
-/* IMDSv2 (aws_imds.c). -ENOENT when AWS_EC2_METADATA_DISABLED is true. */
-struct refresh *aws_imds_create(const struct http_conf *http, bool quick, char **why, int *rc);
+/* The EC2 instance role by IMDSv2 (aws_imds.c): a started provider in
+ * *out. -ENOENT when AWS_EC2_METADATA_DISABLED is true or IMDS cannot be
+ * reached. */
+int aws_imds_create(const struct http_conf *http, struct refresh **out, char **why);
 
 /* credential_process (aws_process.c): split command as a shell would
- * (quotes, backslashes; no expansion) into argv. */
+ * (quotes, backslashes; no expansion) into a NULL-terminated argv. */
 int aws_process_split(const char *command, char ***argv, char **why);
 void aws_process_argv_free(char **argv);
-struct refresh *aws_process_create(const char *command, const char *profile, char **why, int *rc);
+/* Its environment: ours without the variables holding secrets it has no
+ * use for (AWS keys, tokens, Azure secrets). NULL-terminated, malloc'd. */
+char **aws_process_env(char **environ_in);
+/* A provider (not started) running command; what names it. */
+int aws_process_create(const char *command, const char *what, struct refresh **out, char **why);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * Where static AWS credentials come from (the core set: explicit password
- * file, explicit profile, environment, shared config files, s3fs password
- * files, else anonymous). Values are secrets: they are never logged, and
- * creds_clear() zeroes them before freeing.
+ * AWS credentials, and the static sources of them: the environment, the
+ * shared config files' profiles, s3fs password files (the chain that
+ * orders every source is aws_creds.h). Values are secrets: they are never
+ * logged, and creds_clear() zeroes them before freeing.
  */
 #ifndef BUCKETFS_CREDS_H
 #define BUCKETFS_CREDS_H
@@ -14,12 +14,6 @@ struct creds {
 	char *secret_key;
 	char *session_token; /* may be NULL */
 	const char *source;  /* static description for logs: "environment", ... */
-};
-
-struct creds_conf {
-	const char *passwd_file; /* -o passwd_file=, NULL if not given */
-	const char *profile;	 /* -o profile=, NULL if not given */
-	const char *bucket;	 /* for bucket:ACCESS:SECRET lines */
 };
 
 /* AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN.
@@ -56,16 +50,19 @@ void creds_profile_clear(struct creds_profile *p);
  * group or others. -ENOENT if the file does not exist. */
 int creds_from_passwd_file(const char *path, const char *bucket, struct creds *out, char **why);
 
-/* The whole order described at the top. Returns 0 (possibly anonymous) or
- * -errno with a one-line *why for the user. */
-int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why);
-
 /* Read a whole secret-bearing file into *text (free it zeroed). With
  * check_mode, refuse (-EPERM) one that group or others can read, as s3fs
  * does: "<what> PATH is readable by group or others (chmod 600 it)".
  * -ENOENT (no *why) if it does not exist. */
 int creds_read_secret_file(const char *path, const char *what, bool check_mode, char **text,
 			   char **why);
+
+/* A file holding one token (web identity, Entra federated, container
+ * authorization), read afresh at each use since kubelet rewrites such
+ * files; surrounding blanks dropped. Not checked for mode: kubelet makes
+ * projected tokens 0644. -ENOENT, -EINVAL (empty, or a line break inside)
+ * with *why naming "<what> PATH". */
+int creds_read_token_file(const char *path, const char *what, char **token, char **why);
 
 /* Set out to copies of the keys (token may be NULL or ""). 0 or -ENOMEM. */
 int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,

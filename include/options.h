@@ -45,6 +45,7 @@ struct bfs_options {
 	bool no_verify_ssl;
 	char *profile;
 	char *passwd_file;
+	int creds_pin;		      /* -o creds=: an enum aws_creds_pin; 0 (auto) by default */
 	char *account;		      /* Azure storage account (-o account=, or the URL's) */
 	char *key_file;		      /* Azure account key file */
 	char *sas;		      /* Azure SAS from the SOURCE URL */

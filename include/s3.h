@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "creds.h"
+#include "refresh.h"
 #include "http.h"
 #include "store.h"
 
@@ -13,7 +13,9 @@ struct s3_conf {
 	const char *region;
 	const char *bucket;
 	bool path_style;
-	const struct creds *creds; /* copied; anonymous when access_key NULL */
+	/* Signing credentials (aws_creds.h), owned by the store from
+	 * s3_store_create() on, even when it fails; NULL: anonymous. */
+	struct refresh *creds;
 	struct http_conf http;
 };
 

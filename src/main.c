@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws_creds.h"
 #include "azure.h"
 #include "azure_creds.h"
 #include "cache.h"
@@ -112,24 +113,31 @@ out_destroy:
 static struct store *s3_store(const struct bfs_options *opts, const struct http_conf *http,
 			      char **id, char **why)
 {
-	struct creds_conf cconf = {
-		.passwd_file = opts->passwd_file, .profile = opts->profile, .bucket = opts->bucket};
+	struct aws_creds_conf cconf = {.pin = (enum aws_creds_pin)opts->creds_pin,
+				       .passwd_file = opts->passwd_file,
+				       .profile = opts->profile,
+				       .bucket = opts->bucket,
+				       .region = opts->region,
+				       .http = *http};
 	struct s3_conf sconf = {.endpoint = opts->endpoint,
 				.region = opts->region,
 				.bucket = opts->bucket,
 				.path_style = opts->path_style != 0,
 				.http = *http};
-	struct creds creds = {0};
+	struct creds c = {0};
 	struct store *store;
+	char *what = NULL;
+	uint64_t gen;
 
-	if (creds_resolve(&cconf, &creds, why))
+	if (aws_creds_resolve(&cconf, &sconf.creds, &what, why))
 		return NULL;
-	log_info("credentials from %s%s%s", creds.source,
-		 creds.access_key ? ", access key id " : "",
-		 creds.access_key ? creds.access_key : "");
-	sconf.creds = &creds;
+	if (sconf.creds && aws_creds_get(sconf.creds, &c, &gen))
+		memset(&c, 0, sizeof(c));
+	log_info("credentials from %s%s%s", what, c.access_key ? ", access key id " : "",
+		 c.access_key ? c.access_key : "");
+	creds_clear(&c);
+	free(what);
 	store = s3_store_create(&sconf, why);
-	creds_clear(&creds);
 	if (store &&
 	    asprintf(id, "s3 %s %s", opts->endpoint ? opts->endpoint : "aws", opts->bucket) < 0) {
 		store->ops->destroy(store);

@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "aws_creds.h"
 #include "buf.h"
 
 enum opt_kind {
@@ -51,6 +52,9 @@ static const struct opt_def opt_defs[] = {
 	{"cafile=", OPT_STR, F(cafile), 0, 0, "FILE", "trust the CA certificates in FILE (PEM)"},
 	{"no_verify_ssl", OPT_FLAG, F(no_verify_ssl), 0, 0, NULL,
 	 "do not verify the server's TLS certificate (unsafe)"},
+	{"creds=", OPT_SPECIAL, 0, 0, 0, "SOURCE",
+	 "AWS credentials only from SOURCE: env, web-identity, container, profile, process, "
+	 "imds, passwd or anonymous (default: the chain, see bucketfs(1))"},
 	{"profile=", OPT_STR, F(profile), 0, 0, "NAME", "credentials from this AWS profile"},
 	{"passwd_file=", OPT_STR, F(passwd_file), 0, 0, "FILE",
 	 "credentials from an s3fs password file (mode 600)"},
@@ -440,6 +444,17 @@ static int apply_special(struct parse_state *st, const struct opt_def *d, const 
 	} else if (!strcmp(name, "debug")) {
 		o->debug = o->foreground = true;
 		o->log_level = LOG_DEBUG;
+	} else if (!strcmp(name, "creds=")) {
+		enum aws_creds_pin pin;
+
+		if (aws_creds_pin_parse(v, &pin) || pin == AWS_CREDS_AUTO) {
+			*why = why_fmt(
+				"creds=%s: use env, web-identity, container, profile, process, "
+				"imds, passwd or anonymous",
+				v);
+			return -EINVAL;
+		}
+		o->creds_pin = (int)pin;
 	} else if (!strcmp(name, "azure_identity=")) {
 		if (!strcmp(v, "auto")) {
 			o->azure_identity = BFS_AZURE_IDENTITY_AUTO;
@@ -743,10 +758,13 @@ void options_print_help(FILE *out, const char *progname)
 	}
 	fprintf(out, "\n"
 		     "Generic mount options (dev, suid, exec, noatime, _netdev, nofail,\n"
-		     "x-systemd.*, ...) are accepted and ignored. Credentials come from\n"
-		     "passwd_file=, profile=, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,\n"
-		     "AWS_PROFILE or the default profile in ~/.aws, ~/.passwd-s3fs,\n"
-		     "/etc/passwd-s3fs, else anonymous access. See bucketfs(1).\n");
+		     "x-systemd.*, ...) are accepted and ignored. AWS credentials come\n"
+		     "from passwd_file=, profile=, else the first of: AWS_ACCESS_KEY_ID/\n"
+		     "AWS_SECRET_ACCESS_KEY, web identity (AWS_WEB_IDENTITY_TOKEN_FILE,\n"
+		     "AWS_ROLE_ARN), container credentials (AWS_CONTAINER_CREDENTIALS_*),\n"
+		     "AWS_PROFILE or the default profile in ~/.aws (keys, role_arn +\n"
+		     "source_profile, credential_process), ~/.passwd-s3fs, /etc/passwd-s3fs,\n"
+		     "the EC2 instance role (IMDSv2), else anonymous access. See bucketfs(1).\n");
 }
 
 void options_free(struct bfs_options *opts)

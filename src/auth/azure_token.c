@@ -111,27 +111,17 @@ static void entra_destroy(void *ctx)
 	free(e);
 }
 
-static int add_header(struct curl_slist **headers, const char *line)
-{
-	struct curl_slist *n = curl_slist_append(*headers, line);
-
-	if (!n)
-		return -ENOMEM;
-	*headers = n;
-	return 0;
-}
-
 static int imds_headers(void *ctx, struct curl_slist **headers)
 {
 	(void)ctx;
-	return add_header(headers, "Metadata: true");
+	return http_add_header(headers, "Metadata", "true");
 }
 
 static int form_headers(void *ctx, struct curl_slist **headers)
 {
 	(void)ctx;
-	return add_header(headers, "Content-Type: application/x-www-form-urlencoded")
-		       ?: add_header(headers, "Accept: application/json");
+	return http_add_header(headers, "Content-Type", "application/x-www-form-urlencoded")
+		       ?: http_add_header(headers, "Accept", "application/json");
 }
 
 static char *why_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -147,37 +137,6 @@ static char *why_fmt(const char *fmt, ...)
 	return s;
 }
 
-/* The federated token, read afresh: kubelet rewrites the file before the
- * token in it expires. */
-static int read_assertion(const struct entra *e, char **assertion, char **why)
-{
-	char *text = NULL;
-	size_t start = 0, n;
-	int rc;
-
-	rc = creds_read_secret_file(e->token_file, "AZURE_FEDERATED_TOKEN_FILE", false, &text, why);
-	if (rc == -ENOENT && !*why)
-		*why = why_fmt("AZURE_FEDERATED_TOKEN_FILE %s does not exist", e->token_file);
-	if (rc)
-		return rc;
-	n = strlen(text);
-	while (start < n && isspace((unsigned char)text[start]))
-		start++;
-	while (n > start && isspace((unsigned char)text[n - 1]))
-		n--;
-	if (n == start) {
-		*why = why_fmt("AZURE_FEDERATED_TOKEN_FILE %s is empty", e->token_file);
-		rc = -EINVAL;
-	} else {
-		*assertion = strndup(text + start, n - start);
-		if (!*assertion)
-			rc = -ENOMEM;
-	}
-	explicit_bzero(text, strlen(text));
-	free(text);
-	return rc;
-}
-
 static int entra_form(const struct entra *e, struct buf *form, char **why)
 {
 	char *assertion = NULL;
@@ -190,26 +149,13 @@ static int entra_form(const struct entra *e, struct buf *form, char **why)
 		return rc;
 	if (e->kind == AZURE_TOKEN_CLIENT_SECRET)
 		return uri_form_add(form, "client_secret", e->client_secret);
-	rc = read_assertion(e, &assertion, why);
+	rc = creds_read_token_file(e->token_file, "AZURE_FEDERATED_TOKEN_FILE", &assertion, why);
 	if (!rc)
 		rc = uri_form_add(form, "client_assertion_type",
 				  "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 			     ?: uri_form_add(form, "client_assertion", assertion);
 	zfree(assertion);
 	return rc;
-}
-
-/* The first line of s, control characters blanked, at most max bytes. */
-static void one_line(char *s, size_t max)
-{
-	size_t n = strcspn(s, "\r\n");
-
-	if (n > max)
-		n = max;
-	s[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			s[i] = ' ';
 }
 
 /* A token may only hold what a header value can carry unquoted. */
@@ -230,9 +176,9 @@ static char *entra_refusal(const struct entra *e, const struct http_response *re
 			   struct azure_token_answer *a, bool parsed)
 {
 	if (parsed && a->error) {
-		one_line(a->error, 100);
+		log_one_line(a->error, 100);
 		if (a->error_description)
-			one_line(a->error_description, 300);
+			log_one_line(a->error_description, 300);
 		return why_fmt("%s answered HTTP %ld %s%s%s", e->shown, resp->status, a->error,
 			       a->error_description ? ": " : "",
 			       a->error_description ? a->error_description : "");
@@ -305,7 +251,7 @@ static int entra_fetch(void *ctx, char **token, int64_t *lifetime_s, char **why)
 		*why = why_fmt("%s answered without a usable access_token", e->shown);
 		rc = -EPROTO;
 	} else if (a.token_type && strcasecmp(a.token_type, "Bearer")) {
-		one_line(a.token_type, 40);
+		log_one_line(a.token_type, 40);
 		*why = why_fmt("%s answered a token of type '%s', not Bearer", e->shown,
 			       a.token_type);
 		rc = -EPROTO;

@@ -1,8 +1,8 @@
 /*
- * Static AWS credentials, looked up in the order the README documents:
- * -o passwd_file, -o profile, the environment, the shared config files
- * (AWS_PROFILE or "default"), the s3fs password files, else anonymous.
- * Everything read here is a secret; buffers that held one are zeroed.
+ * Static AWS credentials and the files that hold them: the environment,
+ * the shared config files' profiles, s3fs password files. The chain that
+ * orders them is aws_provider.c. Everything read here is a secret;
+ * buffers that held one are zeroed.
  */
 #include "creds.h"
 
@@ -35,6 +35,15 @@ void creds_clear(struct creds *c)
 	creds_zfree(c->secret_key);
 	creds_zfree(c->session_token);
 	memset(c, 0, sizeof(*c));
+}
+
+static char *fmt_why2(const char *fmt, const char *a, const char *b)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, fmt, a, b) < 0)
+		return NULL;
+	return s;
 }
 
 static char *fmt_why(const char *fmt, const char *a)
@@ -122,6 +131,34 @@ int creds_read_secret_file(const char *path, const char *what, bool check_mode, 
 	buf_free(&b);
 	if (rc && !*why)
 		*why = fmt_why("cannot read %s", path);
+	return rc;
+}
+
+int creds_read_token_file(const char *path, const char *what, char **token, char **why)
+{
+	char *text = NULL;
+	size_t start = 0, n;
+	int rc;
+
+	rc = creds_read_secret_file(path, what, false, &text, why);
+	if (rc == -ENOENT && !*why)
+		*why = fmt_why2("%s %s does not exist", what, path);
+	if (rc)
+		return rc;
+	n = strlen(text);
+	while (start < n && isspace((unsigned char)text[start]))
+		start++;
+	while (n > start && isspace((unsigned char)text[n - 1]))
+		n--;
+	if (n == start || memchr(text + start, '\n', n - start) ||
+	    memchr(text + start, '\r', n - start)) {
+		*why = fmt_why2(n == start ? "%s %s is empty" : "%s %s holds more than one line",
+				what, path);
+		rc = -EINVAL;
+	} else if (!(*token = strndup(text + start, n - start))) {
+		rc = -ENOMEM;
+	}
+	creds_zfree(text);
 	return rc;
 }
 
@@ -318,54 +355,4 @@ int creds_from_profile(const char *profile, struct creds *out, char **why)
 	}
 	creds_profile_clear(&k);
 	return rc;
-}
-
-int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why)
-{
-	const char *profile;
-	char path[4096];
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (conf->passwd_file) {
-		rc = creds_from_passwd_file(conf->passwd_file, conf->bucket, out, why);
-		if (rc == -ENOENT)
-			*why = fmt_why("password file %s does not exist", conf->passwd_file);
-		return rc;
-	}
-	if (conf->profile) {
-		rc = creds_from_profile(conf->profile, out, why);
-		if (rc == -ENOENT)
-			*why = fmt_why("profile '%s' not found in the AWS config files",
-				       conf->profile);
-		return rc;
-	}
-	rc = creds_from_env(out, why);
-	if (rc != -ENOENT)
-		return rc;
-
-	/* A profile named by AWS_PROFILE must exist; the default one may not. */
-	profile = getenv("AWS_PROFILE");
-	if (profile && *profile) {
-		rc = creds_from_profile(profile, out, why);
-		if (rc == -ENOENT)
-			*why = fmt_why(
-				"profile '%s' (AWS_PROFILE) not found in the AWS config files",
-				profile);
-		return rc;
-	}
-	rc = creds_from_profile("default", out, why);
-	if (rc != -ENOENT)
-		return rc;
-
-	snprintf(path, sizeof(path), "%s/.passwd-s3fs", home_dir());
-	rc = creds_from_passwd_file(path, conf->bucket, out, why);
-	if (rc != -ENOENT)
-		return rc;
-	rc = creds_from_passwd_file("/etc/passwd-s3fs", conf->bucket, out, why);
-	if (rc != -ENOENT)
-		return rc;
-
-	out->source = "none (anonymous access)";
-	return 0;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aws_creds.h"
 #include "log.h"
 #include "s3_xml.h"
 #include "sigv4.h"
@@ -41,7 +42,9 @@ struct s3 {
 	char *path_base; /* "/bucket" path-style, "" virtual-hosted */
 	char *bucket;
 	char *region;
-	struct creds creds; /* immutable after create */
+	/* Where signing keys come from: a snapshot is taken per attempt, so a
+	 * refresh never changes them under a request. NULL: anonymous. */
+	struct refresh *creds;
 };
 
 struct store_upload {
@@ -61,6 +64,7 @@ struct s3_call {
 	struct sigv4_header extra[S3_MAX_EXTRA];
 	size_t n_extra;
 	const char *payload_hash;
+	uint64_t creds_gen; /* of the credentials the last attempt was signed with */
 	char range[64];
 	char content_md5[32];
 };
@@ -124,54 +128,36 @@ static int s3_call_query(struct s3_call *call, const char *name, const char *val
 	return rc;
 }
 
-static int s3_header_line(struct curl_slist **headers, const char *name, const char *value)
-{
-	struct buf line;
-	struct curl_slist *n;
-	int rc;
-
-	buf_init(&line, 65536);
-	rc = buf_printf(&line, "%s: %s", name, value);
-	if (rc)
-		goto out;
-	n = curl_slist_append(*headers, line.data);
-	if (!n) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	*headers = n;
-out:
-	buf_free(&line);
-	return rc;
-}
-
 static int s3_build_headers(void *ctx, struct curl_slist **headers)
 {
 	struct s3_call *call = ctx;
 	struct s3 *s3 = call->s3;
 	struct sigv4_header signed_h[S3_MAX_EXTRA + 4];
 	struct sigv4_request req;
+	struct creds c;
 	struct buf auth;
 	char amz_date[17];
 	size_t n = 0, i;
 	int rc = 0;
 
 	for (i = 0; i < call->n_extra && !rc; i++)
-		rc = s3_header_line(headers, call->extra[i].name, call->extra[i].value);
+		rc = http_add_header(headers, call->extra[i].name, call->extra[i].value);
 	if (!rc && call->range[0])
-		rc = s3_header_line(headers, "Range", call->range);
+		rc = http_add_header(headers, "Range", call->range);
 	if (!rc && call->content_md5[0])
-		rc = s3_header_line(headers, "Content-MD5", call->content_md5);
-	if (rc || !s3->creds.access_key)
+		rc = http_add_header(headers, "Content-MD5", call->content_md5);
+	if (rc || !s3->creds)
+		return rc;
+	rc = aws_creds_get(s3->creds, &c, &call->creds_gen);
+	if (rc)
 		return rc;
 
 	sigv4_amz_date(time(NULL), amz_date);
 	signed_h[n++] = (struct sigv4_header){"host", s3->host};
 	signed_h[n++] = (struct sigv4_header){"x-amz-content-sha256", call->payload_hash};
 	signed_h[n++] = (struct sigv4_header){"x-amz-date", amz_date};
-	if (s3->creds.session_token)
-		signed_h[n++] =
-			(struct sigv4_header){"x-amz-security-token", s3->creds.session_token};
+	if (c.session_token)
+		signed_h[n++] = (struct sigv4_header){"x-amz-security-token", c.session_token};
 	for (i = 0; i < call->n_extra; i++)
 		signed_h[n++] = call->extra[i];
 
@@ -187,17 +173,19 @@ static int s3_build_headers(void *ctx, struct curl_slist **headers)
 		.amz_date = amz_date,
 	};
 	buf_init(&auth, 4096);
-	rc = sigv4_authorization(&req, s3->creds.access_key, s3->creds.secret_key, &auth);
+	rc = sigv4_authorization(&req, c.access_key, c.secret_key, &auth);
 	if (!rc)
-		rc = s3_header_line(headers, "Authorization", auth.data);
+		rc = http_add_header(headers, "Authorization", auth.data);
 	if (!rc)
-		rc = s3_header_line(headers, "x-amz-date", amz_date);
+		rc = http_add_header(headers, "x-amz-date", amz_date);
 	if (!rc)
-		rc = s3_header_line(headers, "x-amz-content-sha256", call->payload_hash);
-	if (!rc && s3->creds.session_token)
-		rc = s3_header_line(headers, "x-amz-security-token", s3->creds.session_token);
-	explicit_bzero(auth.data, auth.len);
+		rc = http_add_header(headers, "x-amz-content-sha256", call->payload_hash);
+	if (!rc && c.session_token)
+		rc = http_add_header(headers, "x-amz-security-token", c.session_token);
+	if (auth.data)
+		explicit_bzero(auth.data, auth.len);
 	buf_free(&auth);
+	creds_clear(&c);
 	return rc;
 }
 
@@ -859,10 +847,14 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 	struct http_response resp;
 	struct s3_call call;
 	char *code = NULL, *message = NULL;
+	struct creds c = {0};
+	uint64_t gen;
 	struct buf msg;
 	int rc;
 
 	buf_init(&msg, 4096);
+	if (s3->creds && aws_creds_get(s3->creds, &c, &gen))
+		memset(&c, 0, sizeof(c));
 	rc = s3_call_init(&call, s3, "GET", NULL);
 	if (!rc)
 		rc = s3_call_query(&call, "list-type", "2");
@@ -896,15 +888,15 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 			buf_printf(&msg,
 				   "access to bucket '%s' denied: the secret key does not match "
 				   "access key id '%s' (SignatureDoesNotMatch)",
-				   s3->bucket, s3->creds.access_key ? s3->creds.access_key : "");
+				   s3->bucket, c.access_key ? c.access_key : "");
 		else if (code && strcmp(code, "InvalidAccessKeyId") == 0)
 			buf_printf(&msg, "access to bucket '%s' denied: unknown access key id '%s'",
-				   s3->bucket, s3->creds.access_key ? s3->creds.access_key : "");
+				   s3->bucket, c.access_key ? c.access_key : "");
 		else if (rc == -EACCES)
 			buf_printf(&msg, "access to bucket '%s' denied (%s%s%s)%s", s3->bucket,
 				   code ? code : "HTTP 403", message ? ": " : "",
 				   message ? message : "",
-				   s3->creds.access_key ? "" : "; no credentials were found");
+				   s3->creds ? "" : "; no credentials were found");
 		else if (rc == -ENOENT)
 			buf_printf(&msg, "bucket '%s' does not exist at %s", s3->bucket,
 				   s3->origin);
@@ -926,6 +918,7 @@ out:
 	free(code);
 	free(message);
 	s3_call_free(&call);
+	creds_clear(&c);
 	if (rc) {
 		if (!msg.len)
 			buf_printf(&msg, "cannot use bucket '%s': %s", s3->bucket, strerror(-rc));
@@ -939,7 +932,7 @@ static void s3_free(struct store *s, struct s3 *s3)
 {
 	if (s3) {
 		http_destroy(s3->http);
-		creds_clear(&s3->creds);
+		refresh_destroy(s3->creds);
 		free(s3->origin);
 		free(s3->host);
 		free(s3->path_base);
@@ -972,11 +965,6 @@ static const struct store_ops s3_ops = {
 	.probe = s3_probe,
 	.destroy = s3_destroy,
 };
-
-static char *s3_dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 /* Split "scheme://host[:port][/path]" into origin, Host value and path. */
 static int s3_parse_endpoint(struct s3 *s3, const char *endpoint, bool path_style, char **why)
@@ -1036,14 +1024,13 @@ struct store *s3_store_create(const struct s3_conf *conf, char **why)
 	int rc;
 
 	buf_init(&ep, 1024);
-	if (!s || !s3)
+	if (!s || !s3) {
+		refresh_destroy(conf->creds);
 		goto out_nomem;
+	}
+	s3->creds = conf->creds;
 	s3->bucket = strdup(conf->bucket);
 	s3->region = strdup(conf->region ? conf->region : "us-east-1");
-	s3->creds.access_key = s3_dup_or_null(conf->creds->access_key);
-	s3->creds.secret_key = s3_dup_or_null(conf->creds->secret_key);
-	s3->creds.session_token = s3_dup_or_null(conf->creds->session_token);
-	s3->creds.source = conf->creds->source;
 	if (!s3->bucket || !s3->region)
 		goto out_nomem;
 	if (conf->endpoint)

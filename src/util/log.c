@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static int log_max_level = LOG_WARNING;
@@ -39,4 +40,16 @@ void log_msg(int level, const char *fmt, ...)
 		vsyslog(level, fmt, ap);
 	}
 	va_end(ap);
+}
+
+void log_one_line(char *s, size_t max)
+{
+	size_t n = strcspn(s, "\r\n");
+
+	if (n > max)
+		n = max;
+	s[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = ' ';
 }

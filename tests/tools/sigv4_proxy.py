@@ -7,7 +7,12 @@ which checks only that the access key id exists.
       [--upstream-key S3RVER] [--allow-anonymous] [--stats FILE] [--faults FILE]
 
 The accepted keys come from SIGV4_PROXY_KEYS="AKID:SECRET[,AKID:SECRET...]"
-in the environment, so that no secret shows in ps.
+in the environment, so that no secret shows in ps, and from --keys-file
+FILE: JSON lines {"akid", "secret", "token", "expires"} that the credential
+stand-ins (aws_stub.py) append as they hand out temporary credentials. A
+request signed with one of those must carry exactly its session token
+(x-amz-security-token, signed) and arrive before it expires (else 400
+ExpiredToken, as AWS answers).
 
 Prints "ready PORT" once listening. A request signed with an unknown key id
 gets 403 InvalidAccessKeyId; a signature botocore does not reproduce gets
@@ -50,6 +55,8 @@ class State:
     def __init__(self, args):
         pairs = [p for p in os.environ.get("SIGV4_PROXY_KEYS", "").split(",") if p]
         self.keys = dict(k.split(":", 1) for k in pairs)
+        self.keys_file = args.keys_file
+        self.temporary = {}  # akid -> (secret, token, expires), from keys_file
         self.upstream = args.upstream.rsplit(":", 1)
         self.upstream_key = args.upstream_key
         self.allow_anonymous = args.allow_anonymous
@@ -82,6 +89,22 @@ class State:
                                "faults_injected": self.faults_injected,
                                "requests": self.kinds}, f)
                 os.replace(tmp, self.stats_file)
+
+    def lookup(self, akid):
+        """(secret, token or None, expiry or None) for a key id, or None."""
+        if akid in self.keys:
+            return self.keys[akid], None, None
+        with self.lock:
+            if akid not in self.temporary and self.keys_file:
+                try:
+                    with open(self.keys_file) as f:
+                        for line in f:
+                            c = json.loads(line)
+                            self.temporary[c["akid"]] = (c["secret"], c["token"],
+                                                         c["expires"])
+                except (FileNotFoundError, ValueError):
+                    pass
+            return self.temporary.get(akid)
 
     def take_fault(self, method, path):
         if not self.faults_file:
@@ -124,8 +147,14 @@ def verify(state, method, raw_path, headers, body):
     if not m:
         return 400, "AuthorizationHeaderMalformed", "malformed Authorization header"
     akid, date, region, service, signed, signature = m.groups()
-    if akid not in state.keys:
+    known = state.lookup(akid)
+    if not known:
         return 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist"
+    secret, token, expires = known
+    if token is not None and headers.get("x-amz-security-token") != token:
+        return 403, "InvalidToken", "The provided token is malformed or otherwise invalid."
+    if expires is not None and time.time() >= expires:
+        return 400, "ExpiredToken", "The provided token has expired."
     amz_date = headers.get("x-amz-date", "")
     try:
         t = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
@@ -153,7 +182,7 @@ def verify(state, method, raw_path, headers, body):
     req = AWSRequest(method=method, url=f"http://{headers['host']}{raw_path}",
                      headers=signed_headers, data=b"")
     req.context["timestamp"] = amz_date
-    signer = S3SigV4Auth(Credentials(akid, state.keys[akid],
+    signer = S3SigV4Auth(Credentials(akid, secret,
                                      headers.get("x-amz-security-token")), service, region)
     canonical = signer.canonical_request(req)
     expected = signer.signature(signer.string_to_sign(req, canonical), req)
@@ -302,6 +331,7 @@ def main():
     ap.add_argument("--allow-anonymous", action="store_true")
     ap.add_argument("--stats")
     ap.add_argument("--faults")
+    ap.add_argument("--keys-file")
     args = ap.parse_args()
     host, port = args.listen.rsplit(":", 1)
     srv = Server((host, int(port)), Handler)
