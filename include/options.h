@@ -74,6 +74,9 @@ struct bfs_options {
 	unsigned int list_ttl; /* default 10 */
 	bool list_attrs;       /* attributes from listings alone */
 
+	/* Presigned URLs. */
+	unsigned int url_expires; /* seconds user.bucketfs.url lives; default 3600 */
+
 	/* Presentation. */
 	bool read_only;
 	bool has_uid, has_gid;

@@ -95,6 +95,8 @@ static const struct opt_def opt_defs[] = {
 	 "how long a directory listing answers lookups and readdir (default 10; 0: off)"},
 	{"list_attrs", OPT_FLAG, F(list_attrs), 0, 0, NULL,
 	 "file sizes and times from listings, no HEAD per file (modes, owners: the mount's)"},
+	{"url_expires=", OPT_UINT, F(url_expires), 1, 7 * 86400, "SECS",
+	 "how long the URL getfattr -n user.bucketfs.url gives lives (default 3600)"},
 	{"uid=", OPT_SPECIAL, 0, 0, 0, "UID", "owner of every file (default: the mounting user)"},
 	{"gid=", OPT_SPECIAL, 0, 0, 0, "GID", "group of every file (default: the mounting group)"},
 	{"umask=", OPT_SPECIAL, 0, 0, 0, "MASK", "permission bits to clear (octal, default 022)"},
@@ -597,6 +599,7 @@ static void set_defaults(struct bfs_options *o)
 	o->cache_disk_size = 4ULL << 30;
 	o->stat_ttl = 1;
 	o->list_ttl = 10;
+	o->url_expires = 3600;
 	o->umask = 022;
 	o->log_level = LOG_NOTICE;
 	o->uid = getuid();
@@ -734,6 +737,7 @@ void options_print_help(FILE *out, const char *progname)
 {
 	fprintf(out,
 		"usage: %s SOURCE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
+		"       %s presign TARGET [--put] [--expires DURATION] [-o OPTION,...]\n"
 		"\n"
 		"Mount an S3 bucket (or a prefix of one) as a directory.\n"
 		"SOURCE is s3://BUCKET or s3://BUCKET/PREFIX.\n"
@@ -748,7 +752,7 @@ void options_print_help(FILE *out, const char *progname)
 		"    -o OPTION[,OPTION...]       mount options, below\n"
 		"\n"
 		"mount options:\n",
-		progname);
+		progname, progname);
 	for (size_t i = 0; i < sizeof(opt_defs) / sizeof(*opt_defs); i++) {
 		const struct opt_def *d = &opt_defs[i];
 		char left[64];

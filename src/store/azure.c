@@ -1068,6 +1068,38 @@ static void az_destroy(struct store *s)
 	az_free(s, az_of(s));
 }
 
+/* A service SAS signed with the account key: what a URL for anyone can
+ * carry. A SAS mount's token and Entra ID tokens cannot make one (a user
+ * delegation SAS would need the delegation key: not done). */
+static int az_presign(struct store *s, const char *key, bool put, unsigned int expires_s,
+		      char **url, char **why)
+{
+	struct azure *az = az_of(s);
+	struct azure_sas sas = {.account = az->account,
+				.container = az->container,
+				.blob = key,
+				.permissions = put ? "cw" : "r",
+				.expiry = time(NULL) + expires_s};
+	struct az_call call;
+	struct buf u;
+	int rc;
+
+	if (!az->key || !az->account) {
+		*why = strdup("only a mount with the account key can sign URLs");
+		return -ENOTSUP;
+	}
+	buf_init(&u, 65536);
+	rc = az_call_init(&call, az, put ? "PUT" : "GET", key);
+	if (!rc)
+		rc = buf_printf(&u, "%s%s?", az->origin, call.path.data)
+			     ?: azure_sas_token(&sas, az->key, &u);
+	if (!rc)
+		*url = buf_steal(&u);
+	buf_free(&u);
+	az_call_free(&call);
+	return rc;
+}
+
 static const struct store_ops azure_ops = {
 	.name = "azure",
 	.head = az_head,
@@ -1083,6 +1115,7 @@ static const struct store_ops azure_ops = {
 	.upload_abort = az_upload_abort,
 	.probe = az_probe,
 	.destroy = az_destroy,
+	.presign = az_presign,
 };
 
 static char *az_why(const char *fmt, const char *arg)

@@ -928,6 +928,51 @@ out:
 	return rc;
 }
 
+static int s3_presign(struct store *s, const char *key, bool put, unsigned int expires_s,
+		      char **url, char **why)
+{
+	struct s3 *s3 = s3_of(s);
+	struct sigv4_presign p = {.method = put ? "PUT" : "GET",
+				  .host = s3->host,
+				  .region = s3->region,
+				  .service = "s3",
+				  .expires = expires_s};
+	struct s3_call call;
+	struct creds c = {0};
+	struct buf u;
+	char date[17];
+	uint64_t gen;
+	int rc;
+
+	if (!expires_s || expires_s > SIGV4_PRESIGN_MAX) {
+		*why = strdup("S3 URLs expire within 7 days at most (SigV4's limit)");
+		return -EINVAL;
+	}
+	if (!s3->creds) {
+		*why = strdup("an anonymous mount cannot sign URLs");
+		return -ENOTSUP;
+	}
+	rc = aws_creds_get(s3->creds, &c, &gen);
+	if (rc)
+		return rc;
+	buf_init(&u, 65536);
+	rc = s3_call_init(&call, s3, p.method, key);
+	sigv4_amz_date(time(NULL), date);
+	p.path = call.path.data;
+	p.amz_date = date;
+	p.access_key = c.access_key;
+	p.secret_key = c.secret_key;
+	p.session_token = c.session_token;
+	if (!rc)
+		rc = buf_printf(&u, "%s%s?", s3->origin, call.path.data) ?: sigv4_presign(&p, &u);
+	if (!rc)
+		*url = buf_steal(&u);
+	buf_free(&u);
+	s3_call_free(&call);
+	creds_clear(&c);
+	return rc;
+}
+
 static void s3_free(struct store *s, struct s3 *s3)
 {
 	if (s3) {
@@ -964,6 +1009,7 @@ static const struct store_ops s3_ops = {
 	.upload_abort = s3_upload_abort,
 	.probe = s3_probe,
 	.destroy = s3_destroy,
+	.presign = s3_presign,
 };
 
 /* Split "scheme://host[:port][/path]" into origin, Host value and path. */

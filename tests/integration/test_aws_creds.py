@@ -418,3 +418,23 @@ def test_container_plain_http_elsewhere_refused(binary, server, bucket, mpoint):
                     {"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://192.0.2.1/creds"})
     one_line_failure(r, "AWS_CONTAINER_CREDENTIALS_FULL_URI http://192.0.2.1/creds must be "
                         "https://")
+
+
+def test_presigned_url_carries_session_token(aws_mount, stub, s3, bucket, server, tmp_path):
+    """A URL signed with temporary credentials carries their session token,
+    and the signature check accepts it only with it."""
+    token_file = tmp_path / "token"
+    write_token(token_file, "eyJ.presign." + uuid.uuid4().hex)
+    s = stub("--token-file", str(token_file), "--session-name", "bfs-session")
+    s3.put_object(Bucket=bucket, Key="shared", Body=b"temporary")
+    m = aws_mount(bucket, web_identity_env(s, token_file))
+    url = subprocess.run(["getfattr", "-n", "user.bucketfs.url", "--only-values", m.p("shared")],
+                         capture_output=True, text=True, check=True).stdout
+    m.close()
+    assert "X-Amz-Security-Token=" in url
+    r = subprocess.run(["curl", "-sS", url], capture_output=True, timeout=60)
+    assert r.stdout == b"temporary"
+    without = "&".join(p for p in url.split("&") if not p.startswith("X-Amz-Security-Token="))
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", without],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout == "403"

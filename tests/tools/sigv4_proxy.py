@@ -14,6 +14,13 @@ request signed with one of those must carry exactly its session token
 (x-amz-security-token, signed) and arrive before it expires (else 400
 ExpiredToken, as AWS answers).
 
+Presigned URLs (the signature in the query: X-Amz-Algorithm, -Credential,
+-Date, -Expires, -SignedHeaders, -Signature) are checked the same way,
+with botocore's S3SigV4QueryAuth: past X-Amz-Date + X-Amz-Expires one gets
+403 AccessDenied "Request has expired", an X-Amz-Expires over 7 days 400
+AuthorizationQueryParametersError. A good one is forwarded without its
+X-Amz-* query (s3rver takes it as anonymous).
+
 Prints "ready PORT" once listening. A request signed with an unknown key id
 gets 403 InvalidAccessKeyId; a signature botocore does not reproduce gets
 403 SignatureDoesNotMatch; a body whose SHA-256 differs from
@@ -40,7 +47,9 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from botocore.auth import S3SigV4Auth
+import urllib.parse
+
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -65,6 +74,7 @@ class State:
         self.lock = threading.Lock()
         self.verified = 0
         self.anonymous = 0
+        self.presigned = 0
         self.rejected = {}
         self.faults_injected = 0
         self.kinds = {}
@@ -77,6 +87,8 @@ class State:
                 self.verified += 1
             elif what == "anonymous":
                 self.anonymous += 1
+            elif what == "presigned":
+                self.presigned += 1
             elif what == "fault":
                 self.faults_injected += 1
             else:
@@ -85,6 +97,7 @@ class State:
                 tmp = self.stats_file + ".tmp"
                 with open(tmp, "w") as f:
                     json.dump({"verified": self.verified, "anonymous": self.anonymous,
+                               "presigned": self.presigned,
                                "rejected": self.rejected,
                                "faults_injected": self.faults_injected,
                                "requests": self.kinds}, f)
@@ -136,9 +149,74 @@ def s3_error(code, message):
             f"<Message>{message}</Message><RequestId>sigv4-proxy</RequestId></Error>").encode()
 
 
+QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+              "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token")
+
+
+def split_presigned(raw_path):
+    """(path without the query auth, {auth params}) of a presigned URL, or
+    (raw_path, None)."""
+    path, _, query = raw_path.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    auth = {k: v for k, v in pairs if k in QUERY_AUTH}
+    if "X-Amz-Signature" not in auth:
+        return raw_path, None
+    rest = urllib.parse.urlencode([(k, v) for k, v in pairs if k not in QUERY_AUTH],
+                                  quote_via=urllib.parse.quote, safe="-_.~")
+    return path + ("?" + rest if rest else ""), auth
+
+
+def check_key(state, akid, token_sent):
+    """(error or None, secret, expiry) for a key id and the token sent with it."""
+    known = state.lookup(akid)
+    if not known:
+        return (403, "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist"), None, None
+    secret, token, expires = known
+    if token is not None and token_sent != token:
+        return (403, "InvalidToken",
+                "The provided token is malformed or otherwise invalid."), None, None
+    return None, secret, expires
+
+
+def verify_presigned(state, method, stripped, auth, headers):
+    if auth.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or \
+            auth.get("X-Amz-SignedHeaders") != "host":
+        return 400, "AuthorizationQueryParametersError", "bad X-Amz-Algorithm or -SignedHeaders"
+    try:
+        akid, date, region, service, term = auth["X-Amz-Credential"].split("/")
+        expires = int(auth["X-Amz-Expires"])
+        t = datetime.strptime(auth["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=timezone.utc)
+    except (KeyError, ValueError):
+        return 400, "AuthorizationQueryParametersError", "malformed query authentication"
+    if not 1 <= expires <= 604800:
+        return 400, "AuthorizationQueryParametersError", \
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+    bad, secret, exp = check_key(state, akid, auth.get("X-Amz-Security-Token"))
+    if bad:
+        return bad
+    if time.time() > t.timestamp() + expires or (exp is not None and time.time() >= exp):
+        return 403, "AccessDenied", "Request has expired"
+    req = AWSRequest(method=method, url=f"http://{headers['host']}{stripped}",
+                     headers={"host": headers["host"]}, data=b"")
+    req.context["timestamp"] = auth["X-Amz-Date"]
+    signer = S3SigV4QueryAuth(Credentials(akid, secret, auth.get("X-Amz-Security-Token")),
+                              service, region, expires=expires)
+    # add_auth() would sign at the current time: its steps, at X-Amz-Date.
+    signer._modify_request_before_signing(req)
+    expected = signer.signature(signer.string_to_sign(req, signer.canonical_request(req)), req)
+    if not hmac.compare_digest(expected, auth["X-Amz-Signature"]):
+        return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
+    return None
+
+
 def verify(state, method, raw_path, headers, body):
     """Returns None when the request may go on, else (status, code, message)."""
     auth = headers.get("Authorization")
+    stripped, query_auth = split_presigned(raw_path)
+    if not auth and query_auth:
+        return verify_presigned(state, method, stripped, query_auth, headers)
     if not auth:
         if state.allow_anonymous:
             return None
@@ -147,12 +225,9 @@ def verify(state, method, raw_path, headers, body):
     if not m:
         return 400, "AuthorizationHeaderMalformed", "malformed Authorization header"
     akid, date, region, service, signed, signature = m.groups()
-    known = state.lookup(akid)
-    if not known:
-        return 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist"
-    secret, token, expires = known
-    if token is not None and headers.get("x-amz-security-token") != token:
-        return 403, "InvalidToken", "The provided token is malformed or otherwise invalid."
+    bad, secret, expires = check_key(state, akid, headers.get("x-amz-security-token"))
+    if bad:
+        return bad
     if expires is not None and time.time() >= expires:
         return 400, "ExpiredToken", "The provided token has expired."
     amz_date = headers.get("x-amz-date", "")
@@ -252,6 +327,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state.count(code)
             sys.stderr.write(f"rejected {self.command} {self.path}: {code}: {message}\n")
             self.reply(status, s3_error(code, message))
+            return
+        stripped, query_auth = split_presigned(self.path)
+        if query_auth and "Authorization" not in self.headers:
+            self.path = stripped
+            state.count("presigned", request_kind(self.command, self.path))
+            self.forward(state, body)
             return
         state.count("verified" if "Authorization" in self.headers else "anonymous",
                     request_kind(self.command, self.path))
