@@ -8,6 +8,7 @@
 #define BUCKETFS_CREDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct creds {
 	char *access_key; /* NULL for anonymous access */
@@ -68,8 +69,19 @@ int creds_read_token_file(const char *path, const char *what, char **token, char
 int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
 	      const char *source);
 
+/* An access key id as logs and messages show it: whole up to 24
+ * characters (AWS key ids have 20), a longer one cut to its ends
+ * ("kc.n...16Zl"), since some S3 gateways take a bearer token as the key
+ * id (seed 002). out: 32 bytes. */
+const char *creds_key_id_shown(const char *akid, char out[32]);
+
 /* Zero a string and free it (NULL is fine). */
 void creds_zfree(char *s);
+
+/* The same for binary contents (a key that may hold NUL bytes): *data
+ * (NUL-terminated too) and its length. */
+int creds_read_secret_bytes(const char *path, const char *what, bool check_mode, char **data,
+			    size_t *len, char **why);
 
 /* Zero and free every field. */
 void creds_clear(struct creds *c);

@@ -11,8 +11,6 @@
 #ifndef BUCKETFS_PRESIGN_H
 #define BUCKETFS_PRESIGN_H
 
-#include <stdint.h>
-
 /* The xattr a mount answers with a URL: PREFIX "get." or "put." SECONDS. */
 #define PRESIGN_XATTR_PREFIX "user.bucketfs.presign."
 /* The xattr every file answers with a GET URL valid for url_expires=. */
@@ -20,9 +18,5 @@
 
 /* argv[0] is "presign". Returns the exit status. */
 int presign_main(int argc, char **argv);
-
-/* "3600", "90s", "15m", "12h", "7d" -> seconds. -EINVAL if malformed or
- * zero or over a year. */
-int presign_parse_duration(const char *s, uint64_t *out);
 
 #endif

@@ -17,6 +17,12 @@ struct s3_conf {
 	 * s3_store_create() on, even when it fails; NULL: anonymous. */
 	struct refresh *creds;
 	struct http_conf http;
+	/* Bucket options, NULL or false when not given. */
+	bool requester_pays;	    /* x-amz-request-payer: requester on every request */
+	const char *sse;	    /* "AES256" or "aws:kms", for objects we write */
+	const char *sse_kms_key_id; /* with aws:kms */
+	const char *sse_c_key_file; /* SSE-C: 32 bytes, raw or base64; mode 600 */
+	const char *storage_class;  /* x-amz-storage-class of objects we write */
 };
 
 /* Returns a store, or NULL with a one-line *why. */

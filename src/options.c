@@ -50,6 +50,7 @@ static const struct opt_def opt_defs[] = {
 	{"virtual_hosted", OPT_SPECIAL, 0, 0, 0, NULL,
 	 "virtual-hosted addressing: BUCKET.ENDPOINT/KEY (default for AWS)"},
 	{"cafile=", OPT_STR, F(cafile), 0, 0, "FILE", "trust the CA certificates in FILE (PEM)"},
+	{"ca_bundle=", OPT_STR, F(cafile), 0, 0, "FILE", "same as cafile="},
 	{"no_verify_ssl", OPT_FLAG, F(no_verify_ssl), 0, 0, NULL,
 	 "do not verify the server's TLS certificate (unsafe)"},
 	{"creds=", OPT_SPECIAL, 0, 0, 0, "SOURCE",
@@ -58,6 +59,16 @@ static const struct opt_def opt_defs[] = {
 	{"profile=", OPT_STR, F(profile), 0, 0, "NAME", "credentials from this AWS profile"},
 	{"passwd_file=", OPT_STR, F(passwd_file), 0, 0, "FILE",
 	 "credentials from an s3fs password file (mode 600)"},
+	{"requester_pays", OPT_FLAG, F(requester_pays), 0, 0, NULL,
+	 "S3: the requester pays (x-amz-request-payer)"},
+	{"sse=", OPT_STR, F(sse), 0, 0, "ALG",
+	 "S3: encrypt objects written with AES256 (SSE-S3) or aws:kms (SSE-KMS)"},
+	{"sse_kms_key_id=", OPT_STR, F(sse_kms_key_id), 0, 0, "ID",
+	 "S3: the KMS key of sse=aws:kms"},
+	{"sse_c_key_file=", OPT_STR, F(sse_c_key_file), 0, 0, "FILE",
+	 "S3: SSE-C with the 32-byte key in FILE (raw or base64, mode 600)"},
+	{"storage_class=", OPT_STR, F(storage_class), 0, 0, "CLASS",
+	 "S3: storage class of objects written (STANDARD_IA, ...)"},
 	{"account=", OPT_STR, F(account), 0, 0, "NAME",
 	 "Azure storage account (default $AZURE_STORAGE_ACCOUNT)"},
 	{"key_file=", OPT_STR, F(key_file), 0, 0, "FILE", "Azure account key from FILE (mode 600)"},
@@ -139,16 +150,45 @@ static char *why_fmt(const char *fmt, const char *arg)
 	return s;
 }
 
+/* The decimal number s starts with, and where it ends. */
+static int leading_number(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno ? -EINVAL : 0;
+}
+
+int options_parse_duration(const char *s, uint64_t max, uint64_t *out)
+{
+	static const char units[] = "smhd";
+	static const unsigned long long mul[] = {1, 60, 3600, 86400};
+	unsigned long long v;
+	const char *u;
+	char *end;
+	size_t i = 0;
+
+	if (leading_number(s, &v, &end))
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end);
+		if (!u || end[1])
+			return -EINVAL;
+		i = (size_t)(u - units);
+	}
+	if (!v || v > max / mul[i])
+		return -EINVAL;
+	*out = v * mul[i];
+	return 0;
+}
+
 int options_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v, mul = 1;
 	char *end;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
+	if (leading_number(s, &v, &end))
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
 	case 'K':
@@ -780,6 +820,10 @@ void options_free(struct bfs_options *opts)
 	free(opts->endpoint);
 	free(opts->region);
 	free(opts->cafile);
+	free(opts->sse);
+	free(opts->sse_kms_key_id);
+	free(opts->sse_c_key_file);
+	free(opts->storage_class);
 	free(opts->profile);
 	free(opts->passwd_file);
 	free(opts->staging_dir);

@@ -4,7 +4,6 @@
  */
 #include "presign.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <libxml/parser.h>
@@ -27,41 +26,6 @@ static int fail(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputc('\n', stderr);
 	return 1;
-}
-
-int presign_parse_duration(const char *s, uint64_t *out)
-{
-	unsigned long long v, mul = 1;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (*end && end[1])
-		return -EINVAL;
-	if (!v || v > MAX_DURATION_S / mul)
-		return -EINVAL;
-	*out = v * mul;
-	return 0;
 }
 
 /* A file in a mount: its daemon signs. */
@@ -178,7 +142,7 @@ int presign_main(int argc, char **argv)
 			put = true;
 		} else if (!strcmp(argv[i], "--expires") && i + 1 < argc) {
 			expires_arg = argv[++i];
-			if (presign_parse_duration(expires_arg, &expires))
+			if (options_parse_duration(expires_arg, MAX_DURATION_S, &expires))
 				return fail("--expires %s: give seconds, or a number with s, m, h "
 					    "or d",
 					    expires_arg);

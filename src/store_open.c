@@ -36,10 +36,15 @@ static struct store *s3_store(const struct bfs_options *opts, const struct http_
 				.region = opts->region,
 				.bucket = opts->bucket,
 				.path_style = opts->path_style != 0,
-				.http = *http};
+				.http = *http,
+				.requester_pays = opts->requester_pays,
+				.sse = opts->sse,
+				.sse_kms_key_id = opts->sse_kms_key_id,
+				.sse_c_key_file = opts->sse_c_key_file,
+				.storage_class = opts->storage_class};
 	struct creds c = {0};
 	struct store *store;
-	char *what = NULL;
+	char *what = NULL, shown[32];
 	uint64_t gen;
 
 	if (aws_creds_resolve(&cconf, &sconf.creds, &what, why))
@@ -47,7 +52,7 @@ static struct store *s3_store(const struct bfs_options *opts, const struct http_
 	if (sconf.creds && aws_creds_get(sconf.creds, &c, &gen))
 		memset(&c, 0, sizeof(c));
 	log_info("credentials from %s%s%s", what, c.access_key ? ", access key id " : "",
-		 c.access_key ? c.access_key : "");
+		 c.access_key ? creds_key_id_shown(c.access_key, shown) : "");
 	creds_clear(&c);
 	free(what);
 	store = s3_store_create(&sconf, why);

@@ -29,6 +29,17 @@ void creds_zfree(char *s)
 	}
 }
 
+const char *creds_key_id_shown(const char *akid, char out[32])
+{
+	size_t n = akid ? strlen(akid) : 0;
+
+	if (n <= 24)
+		snprintf(out, 32, "%s", akid ? akid : "");
+	else
+		snprintf(out, 32, "%.4s...%s", akid, akid + n - 4);
+	return out;
+}
+
 void creds_clear(struct creds *c)
 {
 	creds_zfree(c->access_key);
@@ -89,6 +100,14 @@ int creds_from_env(struct creds *out, char **why)
 int creds_read_secret_file(const char *path, const char *what, bool check_mode, char **text,
 			   char **why)
 {
+	size_t len;
+
+	return creds_read_secret_bytes(path, what, check_mode, text, &len, why);
+}
+
+int creds_read_secret_bytes(const char *path, const char *what, bool check_mode, char **data,
+			    size_t *len, char **why)
+{
 	struct buf b;
 	struct stat st;
 	char chunk[4096];
@@ -124,8 +143,10 @@ int creds_read_secret_file(const char *path, const char *what, bool check_mode, 
 		rc = -errno;
 	close(fd);
 	explicit_bzero(chunk, sizeof(chunk));
-	if (!rc)
-		*text = buf_steal(&b);
+	if (!rc) {
+		*len = b.len;
+		*data = buf_steal(&b);
+	}
 	if (b.data)
 		explicit_bzero(b.data, b.len);
 	buf_free(&b);

@@ -27,7 +27,7 @@
 #include "store_meta.h"
 #include "uri.h"
 
-#define S3_MAX_EXTRA	 12
+#define S3_MAX_EXTRA	 24
 #define S3_EMPTY_SHA256	 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_UNSIGNED	 "UNSIGNED-PAYLOAD"
 #define S3_DELETE_BATCH	 1000
@@ -45,6 +45,21 @@ struct s3 {
 	/* Where signing keys come from: a snapshot is taken per attempt, so a
 	 * refresh never changes them under a request. NULL: anonymous. */
 	struct refresh *creds;
+	/* Bucket options (s3_conf), immutable after create. */
+	bool requester_pays;
+	char *sse;
+	char *kms_key_id;
+	char *storage_class;
+	char *ssec_key; /* base64 of the 32-byte SSE-C key; zeroed on destroy */
+	char ssec_md5[32];
+};
+
+/* What a request does to an object, for the headers the bucket options add. */
+enum s3_obj_op {
+	S3_OBJ_READ,  /* GET, HEAD: SSE-C */
+	S3_OBJ_WRITE, /* PUT, CreateMultipartUpload: SSE-C, SSE, storage class */
+	S3_OBJ_PART,  /* UploadPart: SSE-C */
+	S3_OBJ_COPY,  /* CopyObject: the write's, and SSE-C of the source */
 };
 
 struct store_upload {
@@ -74,6 +89,16 @@ static struct s3 *s3_of(struct store *s)
 	return s->ctx;
 }
 
+static int s3_call_add(struct s3_call *call, const char *name, const char *value)
+{
+	if (call->n_extra == S3_MAX_EXTRA)
+		return -E2BIG;
+	call->extra[call->n_extra].name = name;
+	call->extra[call->n_extra].value = value;
+	call->n_extra++;
+	return 0;
+}
+
 static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method, const char *key)
 {
 	int rc;
@@ -92,6 +117,8 @@ static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method,
 	} else if (!rc && !s3->path_base[0]) {
 		rc = buf_puts(&call->path, "/");
 	}
+	if (!rc && s3->requester_pays)
+		rc = s3_call_add(call, "x-amz-request-payer", "requester");
 	return rc;
 }
 
@@ -101,14 +128,41 @@ static void s3_call_free(struct s3_call *call)
 	buf_free(&call->query);
 }
 
-static int s3_call_add(struct s3_call *call, const char *name, const char *value)
+/* The headers the bucket options add to a request on an object. */
+static int s3_call_object_opts(struct s3_call *call, enum s3_obj_op op)
 {
-	if (call->n_extra == S3_MAX_EXTRA)
-		return -E2BIG;
-	call->extra[call->n_extra].name = name;
-	call->extra[call->n_extra].value = value;
-	call->n_extra++;
-	return 0;
+	struct s3 *s3 = call->s3;
+	int rc = 0;
+
+	if (s3->ssec_key) {
+		rc = s3_call_add(call, "x-amz-server-side-encryption-customer-algorithm", "AES256")
+			     ?: s3_call_add(call, "x-amz-server-side-encryption-customer-key",
+					    s3->ssec_key)
+			     ?: s3_call_add(call, "x-amz-server-side-encryption-customer-key-md5",
+					    s3->ssec_md5);
+		if (!rc && op == S3_OBJ_COPY)
+			rc = s3_call_add(call,
+					 "x-amz-copy-source-server-side-encryption-customer-algorithm",
+					 "AES256")
+				     ?: s3_call_add(call,
+						    "x-amz-copy-source-server-side-encryption-customer-"
+						    "key",
+						    s3->ssec_key)
+				     ?: s3_call_add(call,
+						    "x-amz-copy-source-server-side-encryption-customer-"
+						    "key-md5",
+						    s3->ssec_md5);
+	}
+	if (rc || (op != S3_OBJ_WRITE && op != S3_OBJ_COPY))
+		return rc;
+	if (s3->sse)
+		rc = s3_call_add(call, "x-amz-server-side-encryption", s3->sse);
+	if (!rc && s3->kms_key_id)
+		rc = s3_call_add(call, "x-amz-server-side-encryption-aws-kms-key-id",
+				 s3->kms_key_id);
+	if (!rc && s3->storage_class)
+		rc = s3_call_add(call, "x-amz-storage-class", s3->storage_class);
+	return rc;
 }
 
 /* Append "&name=value" to the query, value encoded. */
@@ -327,6 +381,8 @@ static int s3_head(struct store *s, const char *key, struct store_obj *out)
 
 	rc = s3_call_init(&call, s3_of(s), "HEAD", key);
 	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_READ);
+	if (!rc)
 		rc = s3_send(&call, &req, &resp);
 	if (rc)
 		goto out;
@@ -359,6 +415,8 @@ static int s3_head_and_read(struct store *s, const char *key, void *dst, size_t 
 
 	*got = 0;
 	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_READ);
 	if (rc)
 		goto out;
 	snprintf(call.range, sizeof(call.range), "bytes=0-%zu", len ? len - 1 : 0);
@@ -409,6 +467,8 @@ static int s3_get(struct store *s, const char *key, uint64_t off, const struct i
 	if (!len)
 		return 0;
 	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_READ);
 	if (rc)
 		goto out;
 	snprintf(call.range, sizeof(call.range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
@@ -458,6 +518,8 @@ static int s3_put(struct store *s, const char *key, const struct store_meta *met
 	rc = s3_call_init(&call, s3_of(s), "PUT", key);
 	if (!rc)
 		rc = s3_add_meta(&call, meta, &mh);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_WRITE);
 	if (rc)
 		goto out;
 	if (len)
@@ -494,6 +556,8 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 		rc = uri_encode(&source, src, strlen(src), true);
 	if (!rc)
 		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_COPY);
 	if (!rc && meta) {
 		rc = s3_call_add(&call, "x-amz-metadata-directive", "REPLACE");
 		if (!rc)
@@ -666,6 +730,8 @@ static int s3_upload_begin(struct store *s, const char *key, const struct store_
 	if (!rc)
 		rc = s3_add_meta(&call, meta, &mh);
 	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_WRITE);
+	if (!rc)
 		rc = s3_send(&call, &req, &resp);
 	if (rc)
 		goto out;
@@ -724,6 +790,8 @@ static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int 
 	if (part_no == 0 || part_no > S3_MAX_PARTS)
 		return -EFBIG;
 	rc = s3_upload_call(s3_of(s), &call, "PUT", u, part_no);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_PART);
 	if (rc)
 		goto out;
 	call.payload_hash = S3_UNSIGNED;
@@ -848,6 +916,7 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 	struct s3_call call;
 	char *code = NULL, *message = NULL;
 	struct creds c = {0};
+	char shown[32];
 	uint64_t gen;
 	struct buf msg;
 	int rc;
@@ -888,10 +957,10 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 			buf_printf(&msg,
 				   "access to bucket '%s' denied: the secret key does not match "
 				   "access key id '%s' (SignatureDoesNotMatch)",
-				   s3->bucket, c.access_key ? c.access_key : "");
+				   s3->bucket, creds_key_id_shown(c.access_key, shown));
 		else if (code && strcmp(code, "InvalidAccessKeyId") == 0)
 			buf_printf(&msg, "access to bucket '%s' denied: unknown access key id '%s'",
-				   s3->bucket, c.access_key ? c.access_key : "");
+				   s3->bucket, creds_key_id_shown(c.access_key, shown));
 		else if (rc == -EACCES)
 			buf_printf(&msg, "access to bucket '%s' denied (%s%s%s)%s", s3->bucket,
 				   code ? code : "HTTP 403", message ? ": " : "",
@@ -978,6 +1047,10 @@ static void s3_free(struct store *s, struct s3 *s3)
 	if (s3) {
 		http_destroy(s3->http);
 		refresh_destroy(s3->creds);
+		free(s3->sse);
+		free(s3->kms_key_id);
+		free(s3->storage_class);
+		creds_zfree(s3->ssec_key);
 		free(s3->origin);
 		free(s3->host);
 		free(s3->path_base);
@@ -1062,6 +1135,82 @@ static int s3_parse_endpoint(struct s3 *s3, const char *endpoint, bool path_styl
 	return 0;
 }
 
+/* The SSE-C key from its file: 32 bytes, raw or in base64. */
+static int s3_ssec_key(struct s3 *s3, const char *path, char **why)
+{
+	unsigned char key[48], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *text = NULL, b64[64];
+	size_t n;
+	int len, rc;
+
+	rc = creds_read_secret_bytes(path, "SSE-C key file", true, &text, &n, why);
+	if (rc == -ENOENT && !*why && asprintf(why, "SSE-C key file %s does not exist", path) < 0)
+		*why = NULL;
+	if (rc)
+		return rc == -ENOENT ? -EINVAL : rc;
+	len = -1;
+	if (n == 32) {
+		memcpy(key, text, 32);
+		len = 32;
+	} else {
+		while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+			n--;
+		/* 32 bytes are 44 base64 characters, one '=' of padding. */
+		if (n == 44 && text[43] == '=' && text[42] != '=' &&
+		    EVP_DecodeBlock(key, (unsigned char *)text, 44) == 33)
+			len = 32;
+	}
+	explicit_bzero(text, n);
+	free(text);
+	if (len != 32) {
+		if (asprintf(why, "SSE-C key file %s must hold a 32-byte key, raw or in base64",
+			     path) < 0)
+			*why = NULL;
+		explicit_bzero(key, sizeof(key));
+		return -EINVAL;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, key, 32);
+	EVP_Digest(key, 32, md, &mdlen, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)s3->ssec_md5, md, (int)mdlen);
+	explicit_bzero(key, sizeof(key));
+	s3->ssec_key = strdup(b64);
+	explicit_bzero(b64, sizeof(b64));
+	return s3->ssec_key ? 0 : -ENOMEM;
+}
+
+/* requester_pays, sse=, sse_kms_key_id=, sse_c_key_file=, storage_class=. */
+static int s3_bucket_opts(struct s3 *s3, const struct s3_conf *conf, char **why)
+{
+	const char *sc = conf->storage_class;
+
+	s3->requester_pays = conf->requester_pays;
+	if (conf->sse && strcmp(conf->sse, "AES256") && strcmp(conf->sse, "aws:kms")) {
+		*why = strdup("sse= takes AES256 (SSE-S3) or aws:kms (SSE-KMS)");
+		return -EINVAL;
+	}
+	if (conf->sse_kms_key_id && (!conf->sse || strcmp(conf->sse, "aws:kms"))) {
+		*why = strdup("sse_kms_key_id= goes with sse=aws:kms");
+		return -EINVAL;
+	}
+	if (conf->sse && conf->sse_c_key_file) {
+		*why = strdup("sse= and sse_c_key_file= exclude each other");
+		return -EINVAL;
+	}
+	for (const char *p = sc; p && *p; p++) {
+		if (!((*p >= 'A' && *p <= 'Z') || *p == '_')) {
+			*why = strdup(
+				"storage_class= takes a name such as STANDARD_IA or GLACIER_IR");
+			return -EINVAL;
+		}
+	}
+	if ((conf->sse && !(s3->sse = strdup(conf->sse))) ||
+	    (conf->sse_kms_key_id && !(s3->kms_key_id = strdup(conf->sse_kms_key_id))) ||
+	    (sc && !(s3->storage_class = strdup(sc))))
+		return -ENOMEM;
+	return conf->sse_c_key_file ? s3_ssec_key(s3, conf->sse_c_key_file, why) : 0;
+}
+
 struct store *s3_store_create(const struct s3_conf *conf, char **why)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -1075,6 +1224,11 @@ struct store *s3_store_create(const struct s3_conf *conf, char **why)
 		goto out_nomem;
 	}
 	s3->creds = conf->creds;
+	rc = s3_bucket_opts(s3, conf, why);
+	if (rc == -ENOMEM)
+		goto out_nomem;
+	if (rc)
+		goto out_free;
 	s3->bucket = strdup(conf->bucket);
 	s3->region = strdup(conf->region ? conf->region : "us-east-1");
 	if (!s3->bucket || !s3->region)

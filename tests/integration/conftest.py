@@ -75,6 +75,7 @@ class S3Server:
         self.faults_file = os.path.join(workdir, "proxy-faults.json")
         # Temporary credentials the AWS stand-ins hand out (aws_stub.py).
         self.keys_file = os.path.join(workdir, "proxy-keys.jsonl")
+        self.headers_file = os.path.join(workdir, "proxy-headers.jsonl")
         self.proxy_log = open(os.path.join(workdir, "proxy.log"), "w")
         self.proxy = None
         self.start_proxy()
@@ -84,7 +85,7 @@ class S3Server:
             ["/usr/bin/python3", PROXY, "--listen", f"127.0.0.1:{port}",
              "--upstream", f"127.0.0.1:{self.port}", "--upstream-key", S3RVER_KEY,
              "--allow-anonymous", "--stats", self.stats_file, "--faults", self.faults_file,
-             "--keys-file", self.keys_file],
+             "--keys-file", self.keys_file, "--record-headers", self.headers_file],
             stdout=subprocess.PIPE, stderr=self.proxy_log, text=True,
             env=dict(os.environ, SIGV4_PROXY_KEYS=f"{KEY}:{SECRET}"))
         line = self.proxy.stdout.readline().split()

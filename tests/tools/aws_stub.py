@@ -18,6 +18,14 @@ records the mismatches:
         GETs of /latest/meta-data/iam/security-credentials/[ROLE] carrying
         that token in X-aws-ec2-metadata-token; a GET without it is 401.
 
+  Keycloak  POST /realms/REALM/protocol/openid-connect/token, a refresh_token
+        grant from client --kc-client-id with --kc-client-secret and the
+        current refresh token (--kc-refresh-token, then each one it rotated
+        to): a short-lived access token and a new refresh token. Without
+        --token-file, STS takes these access tokens as web identity tokens;
+        each is also written to --keys-file as a key id with secret "s3",
+        as the S3 gateway of seed 002 takes them.
+
 A good request gets fresh credentials living --lifetime seconds (default
 5), each (key id, secret, token, expiry) appended to --keys-file as a JSON
 line, which sigv4_proxy.py --keys-file reads to accept them until they
@@ -61,6 +69,8 @@ class Stub:
         self.lock = threading.Lock()
         self.issued = 0
         self.imds_tokens = set()
+        self.kc_refresh = args.kc_refresh_token
+        self.kc_access = set()
 
     def record(self, entry):
         with self.lock:
@@ -111,7 +121,10 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.partition("?")[0]
         entry = {"method": method, "path": self.path, "start": time.time(),
                  "headers": {k.lower(): v for k, v in self.headers.items()}}
-        if path == "/" and method == "POST":
+        if path.endswith("/protocol/openid-connect/token"):
+            entry["kind"] = "keycloak"
+            status, text, ctype = self.keycloak(method, body, entry)
+        elif path == "/" and method == "POST":
             entry["kind"] = "sts"
             status, text, ctype = self.sts(body, entry)
         elif path.startswith("/latest/"):
@@ -213,7 +226,9 @@ class Handler(BaseHTTPRequestHandler):
         if action == "AssumeRoleWithWebIdentity":
             current = read_file(a.token_file) if a.token_file else None
             entry["token_file"] = current
-            if form.get("WebIdentityToken") != current:
+            with self.stub.lock:
+                from_kc = not a.token_file and form.get("WebIdentityToken") in self.stub.kc_access
+            if form.get("WebIdentityToken") != current and not from_kc:
                 entry["refused"] = "token"
                 return self.sts_error(400, "InvalidIdentityToken",
                                       "Couldn't retrieve verification key from your identity "
@@ -230,6 +245,46 @@ class Handler(BaseHTTPRequestHandler):
                      f"</AssumedRoleId></AssumedRoleUser></{action}Result>"
                      f"<ResponseMetadata><RequestId>stub-{c['n']}</RequestId>"
                      f"</ResponseMetadata></{action}Response>"), "text/xml"
+
+    # ---- Keycloak ----
+
+    def keycloak(self, method, body, entry):
+        a = self.stub.args
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+        entry["form"] = form
+        why = None
+        if method != "POST" or ctype != FORM_TYPE:
+            why = f"{method} {ctype!r}"
+        elif form.get("grant_type") != "refresh_token":
+            why = f"grant_type {form.get('grant_type')!r}"
+        elif form.get("client_id") != a.kc_client_id:
+            why = f"client_id {form.get('client_id')!r}"
+        elif form.get("client_secret") != a.kc_client_secret:
+            why = "client_secret"
+        entry["mismatch"] = why
+        if why:
+            return 400, json.dumps({"error": "invalid_client"}), "application/json"
+        with self.stub.lock:
+            if form.get("refresh_token") != self.stub.kc_refresh:
+                entry["refused"] = "refresh token"
+                return 400, json.dumps({"error": "invalid_grant",
+                                        "error_description": "Invalid refresh token"}), \
+                    "application/json"
+            access = "kc." + secrets.token_urlsafe(40)
+            self.stub.kc_access.add(access)
+            self.stub.kc_refresh = "rt." + secrets.token_urlsafe(30)
+            refresh = self.stub.kc_refresh
+        exp = int(time.time()) + a.lifetime
+        with self.stub.lock:
+            with open(a.keys_file, "a") as f:
+                f.write(json.dumps({"akid": access, "secret": "s3", "token": None,
+                                    "expires": exp}) + "\n")
+        entry["issued_kc"] = {"access": access, "refresh": refresh}
+        return 200, json.dumps({"access_token": access, "expires_in": a.lifetime,
+                                "refresh_expires_in": 1800, "refresh_token": refresh,
+                                "token_type": "Bearer", "scope": "openid"}), \
+            "application/json"
 
     # ---- container credentials ----
 
@@ -318,6 +373,9 @@ def main():
     p.add_argument("--auth-token", default=None)
     p.add_argument("--auth-token-file", default=None)
     p.add_argument("--imds-role", default="bucketfs-instance-role")
+    p.add_argument("--kc-client-id", default="ua")
+    p.add_argument("--kc-client-secret", default=None)
+    p.add_argument("--kc-refresh-token", default=None)
     p.add_argument("--lifetime", type=int, default=5, help="seconds credentials live")
     args = p.parse_args()
     Handler.stub = Stub(args)

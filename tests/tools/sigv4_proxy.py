@@ -27,6 +27,10 @@ gets 403 InvalidAccessKeyId; a signature botocore does not reproduce gets
 x-amz-content-sha256 gets 400 XAmzContentSHA256Mismatch. Good requests are
 forwarded with the key id swapped for --upstream-key.
 
+--record-headers FILE appends a JSON line per request passed on: its kind
+("PUT part", "COPY", ...), its x-amz-* headers (but the date, payload hash
+and session token) and the names it signed, for tests of what options add.
+
 --faults FILE holds a JSON list of rules, read before each request:
   {"method": "PUT", "path": "substring", "status": 503, "code": "SlowDown",
    "count": 2}              answer with this error `count` times
@@ -65,6 +69,7 @@ class State:
         pairs = [p for p in os.environ.get("SIGV4_PROXY_KEYS", "").split(",") if p]
         self.keys = dict(k.split(":", 1) for k in pairs)
         self.keys_file = args.keys_file
+        self.headers_file = args.record_headers
         self.temporary = {}  # akid -> (secret, token, expires), from keys_file
         self.upstream = args.upstream.rsplit(":", 1)
         self.upstream_key = args.upstream_key
@@ -102,6 +107,20 @@ class State:
                                "faults_injected": self.faults_injected,
                                "requests": self.kinds}, f)
                 os.replace(tmp, self.stats_file)
+
+    def record_headers(self, method, path, headers):
+        if not self.headers_file:
+            return
+        kind = "COPY" if "x-amz-copy-source" in headers else request_kind(method, path)
+        skip = {"x-amz-date", "x-amz-content-sha256", "x-amz-security-token"}
+        amz = {k.lower(): v for k, v in headers.items()
+               if k.lower().startswith("x-amz-") and k.lower() not in skip}
+        m = AUTH_RE.match(headers.get("Authorization", "").strip())
+        entry = {"method": method, "kind": kind, "headers": amz,
+                 "signed": m.group(5).split(";") if m else []}
+        with self.lock:
+            with open(self.headers_file, "a") as f:
+                f.write(json.dumps(entry) + "\n")
 
     def lookup(self, akid):
         """(secret, token or None, expiry or None) for a key id, or None."""
@@ -336,6 +355,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         state.count("verified" if "Authorization" in self.headers else "anonymous",
                     request_kind(self.command, self.path))
+        state.record_headers(self.command, self.path, self.headers)
         self.forward(state, body)
 
     def forward(self, state, body):
@@ -413,6 +433,7 @@ def main():
     ap.add_argument("--stats")
     ap.add_argument("--faults")
     ap.add_argument("--keys-file")
+    ap.add_argument("--record-headers")
     args = ap.parse_args()
     host, port = args.listen.rsplit(":", 1)
     srv = Server((host, int(port)), Handler)

@@ -415,6 +415,17 @@ START_TEST(test_sts_endpoint)
 }
 END_TEST
 
+START_TEST(test_key_id_shown)
+{
+	char out[32];
+
+	ck_assert_str_eq(creds_key_id_shown("AKIAIOSFODNN7EXAMPLE", out), "AKIAIOSFODNN7EXAMPLE");
+	ck_assert_str_eq(creds_key_id_shown("kc.n0uHJs7jxGFPwruhNHmL08zDbNtdJB9DR9YcJ16Zl", out),
+			 "kc.n...16Zl");
+	ck_assert_str_eq(creds_key_id_shown(NULL, out), "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("aws_creds");
@@ -431,6 +442,7 @@ int main(void)
 	tcase_add_test(tc, test_profile_assume_role);
 	tcase_add_test(tc, test_pins);
 	tcase_add_test(tc, test_sts_endpoint);
+	tcase_add_test(tc, test_key_id_shown);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
