@@ -448,9 +448,12 @@ static int from_assume_role(const struct aws_creds_conf *conf, const char *name,
 	} else {
 		rc = from_profile(conf, p->source_profile, false, depth + 1, &inner, &inner_what,
 				  why);
-		if (rc == -ENOENT)
-			*why = why_fmt("profile '%s': source_profile '%s' not found", name,
-				       p->source_profile);
+		if (rc == -ENOENT) {
+			free(*why);
+			*why = why_fmt("profile '%s': source_profile '%s' not found or without "
+				       "credentials",
+				       name, p->source_profile);
+		}
 		if (rc)
 			return rc;
 		free(inner_what);
@@ -468,8 +471,9 @@ static int from_assume_role(const struct aws_creds_conf *conf, const char *name,
 /*
  * A profile, in the order the AWS CLI takes its settings: role_arn with
  * source_profile (or with web_identity_token_file), static keys,
- * credential_process. -ENOENT when the profile does not exist, or (with
- * process_only) has no credential_process.
+ * credential_process. -ENOENT when the profile does not exist, or has no
+ * credentials (with process_only: no credential_process), *why saying so
+ * in that case.
  */
 static int from_profile(const struct aws_creds_conf *conf, const char *name, bool process_only,
 			int depth, struct refresh **out, char **what, char **why)
@@ -517,12 +521,13 @@ static int from_profile(const struct aws_creds_conf *conf, const char *name, boo
 		rc = *what ? aws_process_create(p.credential_process, *what, out, why) : -ENOMEM;
 	} else if (process_only) {
 		*why = why_fmt("profile '%s' has no credential_process", name);
-		rc = -EINVAL;
+		rc = -ENOENT;
 	} else {
+		/* A profile of settings only (a region): the chain goes on. */
 		*why = why_fmt("profile '%s' has no aws_access_key_id and aws_secret_access_key, "
 			       "role_arn or credential_process",
 			       name);
-		rc = -EINVAL;
+		rc = -ENOENT;
 	}
 out:
 	creds_profile_clear(&p);

@@ -125,10 +125,17 @@ def assert_no_secrets(m, secrets):
     assert "Signature=" not in log
 
 
+@pytest.fixture(autouse=True)
+def proxy_baseline(server):
+    """What the (session-wide) proxy had refused before this test."""
+    server.rejected_before = dict(server.stats()["rejected"])
+
+
 def assert_proxy_clean(server):
+    """The proxy refused nothing for bad credentials during this test."""
     rejected = server.stats()["rejected"]
     for code in ("ExpiredToken", "InvalidToken", "SignatureDoesNotMatch", "InvalidAccessKeyId"):
-        assert code not in rejected, rejected
+        assert rejected.get(code, 0) == server.rejected_before.get(code, 0), rejected
 
 
 def write_token(path, text):

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 from test_aws_creds import (ROLE, assert_no_secrets, assert_proxy_clean, aws_mount,  # noqa: F401
-                            home, round_trip, stub)
+                            home, proxy_baseline, round_trip, stub)
 
 SCRIPT = os.path.join(ROOT, "packaging", "keycloak-credential-process")
 

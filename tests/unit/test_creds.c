@@ -145,6 +145,23 @@ START_TEST(test_default_profile_and_config)
 }
 END_TEST
 
+/* A default profile of settings only does not stop the chain. */
+START_TEST(test_profile_without_credentials)
+{
+	write_file(".aws/config", "[default]\nregion = eu-west-1\n", 0644);
+	ck_assert_int_eq(resolve(NULL, NULL), 0);
+	ck_assert_str_eq(what, "none (anonymous access)");
+	write_file(".passwd-s3fs", "AKS3FS:SKS3FS\n", 0600);
+	ck_assert_int_eq(resolve(NULL, NULL), 0);
+	ck_assert_str_eq(c.access_key, "AKS3FS");
+	/* Named, it must have some. */
+	setenv("AWS_PROFILE", "default", 1);
+	ck_assert_int_eq(resolve(NULL, NULL), -EINVAL);
+	ck_assert_str_eq(why, "profile 'default' has no aws_access_key_id and "
+			      "aws_secret_access_key, role_arn or credential_process");
+}
+END_TEST
+
 START_TEST(test_explicit_profile_and_env_files)
 {
 	char path[256];
@@ -236,6 +253,7 @@ int main(void)
 	tcase_add_test(tc, test_anonymous_when_nothing);
 	tcase_add_test(tc, test_environment);
 	tcase_add_test(tc, test_default_profile_and_config);
+	tcase_add_test(tc, test_profile_without_credentials);
 	tcase_add_test(tc, test_explicit_profile_and_env_files);
 	tcase_add_test(tc, test_passwd_file);
 	tcase_add_test(tc, test_home_passwd_s3fs_after_profiles);
