@@ -254,6 +254,31 @@ static int s3_url(const struct s3_call *call, struct buf *url)
 	return rc;
 }
 
+/* Whether S3 refused the credentials themselves (expired or revoked
+ * session), so that fresh ones may do. A HEAD's answer has no body to say
+ * so: its 400 is taken as that (else it is the odd SSE-C mismatch, and a
+ * second try costs little). */
+static bool s3_creds_refused(const struct s3_call *call, const struct http_response *resp)
+{
+	const struct s3 *s3 = call->s3;
+	static const char *const codes[] = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired"};
+	char *code = NULL;
+	bool refused = false;
+
+	if (!s3->creds || (resp->status != 400 && resp->status != 403))
+		return false;
+	if (!strcmp(call->method, "HEAD"))
+		return resp->status == 400;
+	if (!resp->body.len)
+		return false;
+	if (s3_xml_parse_error(resp->body.data, resp->body.len, &code, NULL, NULL) || !code)
+		return false;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(*codes); i++)
+		refused |= !strcmp(code, codes[i]);
+	free(code);
+	return refused;
+}
+
 /* Send call; url and request are derived from it. */
 static int s3_send(struct s3_call *call, struct http_request *req, struct http_response *resp)
 {
@@ -272,6 +297,14 @@ static int s3_send(struct s3_call *call, struct http_request *req, struct http_r
 	req->ctx = call;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = http_execute(call->s3->http, req, resp);
+	if (!rc && s3_creds_refused(call, resp)) {
+		/* Once: the body is read again from its start. */
+		log_info("%s %s: HTTP %ld, the credentials were refused: once more with new ones",
+			 call->method, url.data, resp->status);
+		refresh_refused(call->s3->creds, call->creds_gen);
+		http_response_free(resp);
+		rc = http_execute(call->s3->http, req, resp);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc) {
 		log_warn("%s %s: %s", call->method, url.data,

@@ -342,6 +342,31 @@ def test_imds_v2(aws_mount, stub, s3, bucket, server):
     assert_proxy_clean(server)
 
 
+def test_refused_credentials_replaced_once(aws_mount, stub, s3, bucket, server):
+    """Container credentials number 2 come back already expired for the
+    proxy (as S3 would a revoked session): the request they signed is
+    refused with ExpiredToken and sent once more with number 3, so nothing
+    fails."""
+    s = stub("--auth-token", "t", "--lifetime", "4", "--stale", "2")
+    m = aws_mount(bucket, {"AWS_CONTAINER_CREDENTIALS_FULL_URI": s.url + "/v2/credentials/task-1",
+                           "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t"},
+                  opts=["stat_ttl=0", "list_ttl=0"])
+    end = time.time() + 30
+    n = 0
+    while len(s.issued()) < 3 or n < 10:
+        assert time.time() < end
+        with open(m.p(f"r{n % 4}"), "wb") as f:
+            f.write(b"z" * 100)
+        assert s3.get_object(Bucket=bucket, Key=f"r{n % 4}")["Body"].read() == b"z" * 100
+        n += 1
+        time.sleep(0.3)
+    log = m.read_log()
+    m.close()
+    assert "the credentials were refused: once more with new ones" in log, log
+    assert server.stats()["rejected"].get("ExpiredToken", 0) > \
+        server.rejected_before.get("ExpiredToken", 0)
+
+
 # ---- the order of the chain: each source shadows the ones after it ----
 
 LEVELS = ["env", "web-identity", "container", "profile", "imds"]

@@ -82,13 +82,16 @@ class Stub:
             self.issued += 1
             n = self.issued
         exp = int(time.time()) + self.args.lifetime
+        # --stale N: the N'th says it lives, but the proxy takes it as expired,
+        # as S3 would a revoked session.
+        proxy_exp = int(time.time()) - 10 if n in self.args.stale else exp
         c = {"akid": f"ASIA{kind.upper()[:4]}{n:04d}{secrets.token_hex(4).upper()}",
              "secret": secrets.token_urlsafe(30),
              "token": f"{kind}/{n}/" + secrets.token_urlsafe(60),
              "expires": exp, "n": n}
         with self.lock:
             with open(self.args.keys_file, "a") as f:
-                f.write(json.dumps(c) + "\n")
+                f.write(json.dumps(dict(c, expires=proxy_exp)) + "\n")
         return c
 
 
@@ -376,6 +379,8 @@ def main():
     p.add_argument("--kc-client-id", default="ua")
     p.add_argument("--kc-client-secret", default=None)
     p.add_argument("--kc-refresh-token", default=None)
+    p.add_argument("--stale", type=int, action="append", default=[],
+                   help="credentials number N are refused by the proxy as expired")
     p.add_argument("--lifetime", type=int, default=5, help="seconds credentials live")
     args = p.parse_args()
     Handler.stub = Stub(args)
