@@ -58,6 +58,10 @@ int cache_list(struct cache *c, const char *prefix, const char *delim, const cha
 	       unsigned int max_keys, struct store_list *out);
 int cache_copy(struct cache *c, const char *src, const char *dst, const struct store_meta *meta);
 int cache_remove(struct cache *c, const char *key);
+/* The store's presigned URL for key (store_ops.presign); -ENOTSUP when the
+ * store has none. */
+int cache_presign(struct cache *c, const char *key, bool put, unsigned int expires_s, char **url,
+		  char **why);
 int cache_remove_many(struct cache *c, const char *const *keys, size_t n);
 /* Store a small object from memory (markers, symlinks). */
 int cache_put_buffer(struct cache *c, const char *key, const struct store_meta *meta,

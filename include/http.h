@@ -77,6 +77,10 @@ int http_status_errno(long status);
 /* True for statuses worth retrying (429, 5xx but 501). */
 bool http_status_retryable(long status);
 
+/* Append "name: value" to *headers; the line built on the way is zeroed
+ * (values are often secrets). 0 or -ENOMEM. */
+int http_add_header(struct curl_slist **headers, const char *name, const char *value);
+
 /* Memory body reader for http_request.read_body; ctx is a struct http_mem. */
 struct http_mem {
 	const void *data;

@@ -7,6 +7,7 @@
 #define BUCKETFS_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 void log_init(int max_level, bool to_stderr);
@@ -14,6 +15,10 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 bool log_enabled(int level);
 /* "error", "warning", "notice", "info", "debug" (any case) to a level, or -1. */
 int log_level_parse(const char *name);
+
+/* Cut untrusted text (a server's error message) to its first line, at
+ * most max bytes, control characters blanked: fit for one log line. */
+void log_one_line(char *s, size_t max);
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)

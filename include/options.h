@@ -45,6 +45,12 @@ struct bfs_options {
 	bool no_verify_ssl;
 	char *profile;
 	char *passwd_file;
+	int creds_pin; /* -o creds=: an enum aws_creds_pin; 0 (auto) by default */
+	bool requester_pays;
+	char *sse; /* "AES256" or "aws:kms" */
+	char *sse_kms_key_id;
+	char *sse_c_key_file;
+	char *storage_class;
 	char *account;		      /* Azure storage account (-o account=, or the URL's) */
 	char *key_file;		      /* Azure account key file */
 	char *sas;		      /* Azure SAS from the SOURCE URL */
@@ -72,6 +78,9 @@ struct bfs_options {
 	unsigned int stat_ttl; /* default 1 */
 	unsigned int list_ttl; /* default 10 */
 	bool list_attrs;       /* attributes from listings alone */
+
+	/* Presigned URLs. */
+	unsigned int url_expires; /* seconds user.bucketfs.url lives; default 3600 */
 
 	/* Presentation. */
 	bool read_only;
@@ -109,6 +118,10 @@ int options_parse(int argc, char **argv, struct bfs_options *opts, char **why);
 /* Split a SOURCE ("s3://bucket[/prefix]") into opts->bucket and
  * opts->prefix. -EINVAL with *why when malformed. */
 int options_parse_source(struct bfs_options *opts, const char *source, char **why);
+
+/* Parse "3600", "90s", "15m", "12h", "7d" into seconds. -EINVAL if
+ * malformed, zero or over max. */
+int options_parse_duration(const char *s, uint64_t max, uint64_t *out);
 
 /* Parse "16M", "1G", "4096" into bytes. -EINVAL if malformed. */
 int options_parse_size(const char *s, uint64_t *out);

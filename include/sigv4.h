@@ -43,4 +43,29 @@ int sigv4_string_to_sign(const struct sigv4_request *r, struct buf *out);
 int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 			const char *secret_key, struct buf *out);
 
+/* The longest a presigned URL may live: 7 days. */
+#define SIGV4_PRESIGN_MAX (7u * 24 * 3600)
+
+/* A request signed in its query (a presigned URL), host the only signed
+ * header and the payload unsigned, as S3 documents it. */
+struct sigv4_presign {
+	const char *method;
+	const char *host;
+	const char *path;  /* encoded, as sent */
+	const char *query; /* the request's own query, encoded; NULL or "" if none */
+	const char *region;
+	const char *service;
+	const char *amz_date; /* when it was signed */
+	unsigned int expires; /* seconds, 1 .. SIGV4_PRESIGN_MAX */
+	const char *access_key;
+	const char *secret_key;
+	const char *session_token; /* NULL if none */
+};
+
+/* Append the full query of the presigned URL (the request's own, then
+ * X-Amz-Algorithm, -Credential, -Date, -Expires, -Security-Token,
+ * -SignedHeaders, -Signature). -EINVAL when a field is missing or expires
+ * is out of range. */
+int sigv4_presign(const struct sigv4_presign *p, struct buf *out);
+
 #endif

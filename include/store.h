@@ -141,6 +141,16 @@ struct store_ops {
 	int (*probe)(struct store *s, const char *prefix, char **why);
 
 	void (*destroy)(struct store *s);
+
+	/*
+	 * A URL that lets anyone GET (put: PUT) key for expires_s seconds,
+	 * signed with the store's current credentials; *url malloc'd. -EINVAL
+	 * with *why when expires_s is beyond what the store allows, -ENOTSUP
+	 * with *why when its credentials cannot sign one. May be NULL (no
+	 * such URLs). Any thread.
+	 */
+	int (*presign)(struct store *s, const char *key, bool put, unsigned int expires_s,
+		       char **url, char **why);
 };
 
 /* The instance: a const ops table and the backend's own state. */

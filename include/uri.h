@@ -13,4 +13,8 @@ int uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash);
 /* Decode %XX escapes (and '+' as space when plus_is_space) in place. */
 void uri_decode(char *s, bool plus_is_space);
 
+/* Append "name=value" (after '&' unless out is empty), the value
+ * percent-encoded as application/x-www-form-urlencoded allows. */
+int uri_form_add(struct buf *out, const char *name, const char *value);
+
 #endif

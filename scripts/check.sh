@@ -43,6 +43,7 @@ done
 
 step "packages (.deb, RPM, systemd unit)"
 tests/packaging/test_packages.sh || status=1
+tests/packaging/test_containerfile.sh || status=1
 
 step "demo (the README's first command)"
 tests/tools/run_demo.sh || status=1

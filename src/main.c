@@ -16,16 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "azure.h"
-#include "azure_creds.h"
 #include "cache.h"
 #include "config.h"
-#include "creds.h"
 #include "fs.h"
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
-#include "s3.h"
+#include "presign.h"
+#include "store_open.h"
 
 static int fail(const char *why)
 {
@@ -108,79 +106,6 @@ out_destroy:
 	return rc;
 }
 
-/* The S3 store for opts, and *id naming it in staging journals. */
-static struct store *s3_store(const struct bfs_options *opts, const struct http_conf *http,
-			      char **id, char **why)
-{
-	struct creds_conf cconf = {
-		.passwd_file = opts->passwd_file, .profile = opts->profile, .bucket = opts->bucket};
-	struct s3_conf sconf = {.endpoint = opts->endpoint,
-				.region = opts->region,
-				.bucket = opts->bucket,
-				.path_style = opts->path_style != 0,
-				.http = *http};
-	struct creds creds = {0};
-	struct store *store;
-
-	if (creds_resolve(&cconf, &creds, why))
-		return NULL;
-	log_info("credentials from %s%s%s", creds.source,
-		 creds.access_key ? ", access key id " : "",
-		 creds.access_key ? creds.access_key : "");
-	sconf.creds = &creds;
-	store = s3_store_create(&sconf, why);
-	creds_clear(&creds);
-	if (store &&
-	    asprintf(id, "s3 %s %s", opts->endpoint ? opts->endpoint : "aws", opts->bucket) < 0) {
-		store->ops->destroy(store);
-		*why = strdup("out of memory");
-		return NULL;
-	}
-	return store;
-}
-
-/* The Azure Blob store for opts, and *id naming it in staging journals. */
-static struct store *azure_store(const struct bfs_options *opts, const struct http_conf *http,
-				 char **id, char **why)
-{
-	struct azure_creds_conf cconf = {
-		.account = opts->account, .key_file = opts->key_file, .sas = opts->sas};
-	struct azure_conf aconf = {.container = opts->bucket, .http = *http};
-	struct azure_token_conf tconf;
-	struct azure_creds creds;
-	struct store *store = NULL;
-
-	if (opts->azure_identity == BFS_AZURE_IDENTITY_MSI)
-		cconf.identity = AZURE_IDENTITY_MSI;
-	else if (opts->azure_identity == BFS_AZURE_IDENTITY_NONE)
-		cconf.identity = AZURE_IDENTITY_NONE;
-	if (azure_creds_resolve(&cconf, &creds, why))
-		return NULL;
-	log_info("Azure credentials from %s%s%s", creds.source, creds.account ? ", account " : "",
-		 creds.account ? creds.account : "");
-	aconf.account = creds.account;
-	aconf.endpoint = opts->endpoint ? opts->endpoint : creds.endpoint;
-	aconf.key = creds.key;
-	aconf.sas = creds.sas;
-	if (creds.entra != AZURE_TOKEN_NONE) {
-		azure_creds_token_conf(&creds, http, &tconf);
-		aconf.entra = &tconf;
-	}
-	if (!aconf.account && !aconf.endpoint)
-		*why = strdup("no storage account: give -o account=NAME or set "
-			      "AZURE_STORAGE_ACCOUNT");
-	else
-		store = azure_store_create(&aconf, why);
-	if (store && asprintf(id, "az %s %s %s", aconf.endpoint ? aconf.endpoint : "azure",
-			      aconf.account ? aconf.account : "", opts->bucket) < 0) {
-		store->ops->destroy(store);
-		store = NULL;
-		*why = strdup("out of memory");
-	}
-	azure_creds_clear(&creds);
-	return store;
-}
-
 int main(int argc, char **argv)
 {
 	struct bfs_options opts;
@@ -199,6 +124,8 @@ int main(int argc, char **argv)
 	 * arenas keep fragmentation down, so memory stays near cache_size. */
 	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	mallopt(M_ARENA_MAX, 4);
+	if (argc > 1 && !strcmp(argv[1], "presign"))
+		return presign_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &opts, &why)) {
 		fprintf(stderr, "bucketfs: %s (see bucketfs --help)\n", why);
 		free(why);
@@ -227,13 +154,8 @@ int main(int argc, char **argv)
 		goto out_why;
 	}
 	xmlInitParser();
-	http.cafile = opts.cafile;
-	http.no_verify_ssl = opts.no_verify_ssl;
-	http.retries = opts.retries;
-	http.connect_timeout = opts.connect_timeout;
-	http.request_timeout = opts.request_timeout;
-	store = opts.backend == BFS_BACKEND_AZURE ? azure_store(&opts, &http, &store_id, &why)
-						  : s3_store(&opts, &http, &store_id, &why);
+	store_open_http_conf(&opts, &http);
+	store = store_open(&opts, &http, &store_id, &why);
 	if (!store)
 		goto out_why;
 	if (opts.no_verify_ssl)
@@ -268,6 +190,7 @@ int main(int argc, char **argv)
 	fconf.stat_ttl = opts.stat_ttl;
 	fconf.list_ttl = opts.list_ttl;
 	fconf.list_attrs = opts.list_attrs;
+	fconf.url_expires = opts.url_expires;
 	log_init(opts.log_level, true);
 	fs = fs_create(cache, &fconf);
 	if (!fs) {

@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "aws_creds.h"
 #include "buf.h"
 #include "log.h"
 
@@ -50,11 +51,25 @@ static const struct opt_def opt_defs[] = {
 	{"virtual_hosted", OPT_SPECIAL, 0, 0, 0, NULL,
 	 "virtual-hosted addressing: BUCKET.ENDPOINT/KEY (default for AWS)"},
 	{"cafile=", OPT_STR, F(cafile), 0, 0, "FILE", "trust the CA certificates in FILE (PEM)"},
+	{"ca_bundle=", OPT_STR, F(cafile), 0, 0, "FILE", "same as cafile="},
 	{"no_verify_ssl", OPT_FLAG, F(no_verify_ssl), 0, 0, NULL,
 	 "do not verify the server's TLS certificate (unsafe)"},
+	{"creds=", OPT_SPECIAL, 0, 0, 0, "SOURCE",
+	 "AWS credentials only from SOURCE: env, web-identity, container, profile, process, "
+	 "imds, passwd or anonymous (default: the chain, see bucketfs(1))"},
 	{"profile=", OPT_STR, F(profile), 0, 0, "NAME", "credentials from this AWS profile"},
 	{"passwd_file=", OPT_STR, F(passwd_file), 0, 0, "FILE",
 	 "credentials from an s3fs password file (mode 600)"},
+	{"requester_pays", OPT_FLAG, F(requester_pays), 0, 0, NULL,
+	 "S3: the requester pays (x-amz-request-payer)"},
+	{"sse=", OPT_STR, F(sse), 0, 0, "ALG",
+	 "S3: encrypt objects written with AES256 (SSE-S3) or aws:kms (SSE-KMS)"},
+	{"sse_kms_key_id=", OPT_STR, F(sse_kms_key_id), 0, 0, "ID",
+	 "S3: the KMS key of sse=aws:kms"},
+	{"sse_c_key_file=", OPT_STR, F(sse_c_key_file), 0, 0, "FILE",
+	 "S3: SSE-C with the 32-byte key in FILE (raw or base64, mode 600)"},
+	{"storage_class=", OPT_STR, F(storage_class), 0, 0, "CLASS",
+	 "S3: storage class of objects written (STANDARD_IA, ...)"},
 	{"account=", OPT_STR, F(account), 0, 0, "NAME",
 	 "Azure storage account (default $AZURE_STORAGE_ACCOUNT)"},
 	{"key_file=", OPT_STR, F(key_file), 0, 0, "FILE", "Azure account key from FILE (mode 600)"},
@@ -92,6 +107,8 @@ static const struct opt_def opt_defs[] = {
 	 "how long a directory listing answers lookups and readdir (default 10; 0: off)"},
 	{"list_attrs", OPT_FLAG, F(list_attrs), 0, 0, NULL,
 	 "file sizes and times from listings, no HEAD per file (modes, owners: the mount's)"},
+	{"url_expires=", OPT_UINT, F(url_expires), 1, 7 * 86400, "SECS",
+	 "how long the URL getfattr -n user.bucketfs.url gives lives (default 3600)"},
 	{"uid=", OPT_SPECIAL, 0, 0, 0, "UID", "owner of every file (default: the mounting user)"},
 	{"gid=", OPT_SPECIAL, 0, 0, 0, "GID", "group of every file (default: the mounting group)"},
 	{"umask=", OPT_SPECIAL, 0, 0, 0, "MASK", "permission bits to clear (octal, default 022)"},
@@ -134,16 +151,45 @@ static char *why_fmt(const char *fmt, const char *arg)
 	return s;
 }
 
+/* The decimal number s starts with, and where it ends. */
+static int leading_number(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno ? -EINVAL : 0;
+}
+
+int options_parse_duration(const char *s, uint64_t max, uint64_t *out)
+{
+	static const char units[] = "smhd";
+	static const unsigned long long mul[] = {1, 60, 3600, 86400};
+	unsigned long long v;
+	const char *u;
+	char *end;
+	size_t i = 0;
+
+	if (leading_number(s, &v, &end))
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end);
+		if (!u || end[1])
+			return -EINVAL;
+		i = (size_t)(u - units);
+	}
+	if (!v || v > max / mul[i])
+		return -EINVAL;
+	*out = v * mul[i];
+	return 0;
+}
+
 int options_parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v, mul = 1;
 	char *end;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
+	if (leading_number(s, &v, &end))
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
 	case 'K':
@@ -424,6 +470,17 @@ static int apply_special(struct parse_state *st, const struct opt_def *d, const 
 	} else if (!strcmp(name, "debug")) {
 		o->debug = o->foreground = true;
 		o->log_level = LOG_DEBUG;
+	} else if (!strcmp(name, "creds=")) {
+		enum aws_creds_pin pin;
+
+		if (aws_creds_pin_parse(v, &pin) || pin == AWS_CREDS_AUTO) {
+			*why = why_fmt(
+				"creds=%s: use env, web-identity, container, profile, process, "
+				"imds, passwd or anonymous",
+				v);
+			return -EINVAL;
+		}
+		o->creds_pin = (int)pin;
 	} else if (!strcmp(name, "azure_identity=")) {
 		if (!strcmp(v, "auto")) {
 			o->azure_identity = BFS_AZURE_IDENTITY_AUTO;
@@ -566,6 +623,7 @@ static void set_defaults(struct bfs_options *o)
 	o->cache_disk_size = 4ULL << 30;
 	o->stat_ttl = 1;
 	o->list_ttl = 10;
+	o->url_expires = 3600;
 	o->umask = 022;
 	o->log_level = LOG_NOTICE;
 	o->uid = getuid();
@@ -703,6 +761,7 @@ void options_print_help(FILE *out, const char *progname)
 {
 	fprintf(out,
 		"usage: %s SOURCE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]\n"
+		"       %s presign TARGET [--put] [--expires DURATION] [-o OPTION,...]\n"
 		"\n"
 		"Mount an S3 bucket (or a prefix of one) as a directory.\n"
 		"SOURCE is s3://BUCKET or s3://BUCKET/PREFIX.\n"
@@ -717,7 +776,7 @@ void options_print_help(FILE *out, const char *progname)
 		"    -o OPTION[,OPTION...]       mount options, below\n"
 		"\n"
 		"mount options:\n",
-		progname);
+		progname, progname);
 	for (size_t i = 0; i < sizeof(opt_defs) / sizeof(*opt_defs); i++) {
 		const struct opt_def *d = &opt_defs[i];
 		char left[64];
@@ -727,10 +786,13 @@ void options_print_help(FILE *out, const char *progname)
 	}
 	fprintf(out, "\n"
 		     "Generic mount options (dev, suid, exec, noatime, _netdev, nofail,\n"
-		     "x-systemd.*, ...) are accepted and ignored. Credentials come from\n"
-		     "passwd_file=, profile=, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,\n"
-		     "AWS_PROFILE or the default profile in ~/.aws, ~/.passwd-s3fs,\n"
-		     "/etc/passwd-s3fs, else anonymous access. See bucketfs(1).\n");
+		     "x-systemd.*, ...) are accepted and ignored. AWS credentials come\n"
+		     "from passwd_file=, profile=, else the first of: AWS_ACCESS_KEY_ID/\n"
+		     "AWS_SECRET_ACCESS_KEY, web identity (AWS_WEB_IDENTITY_TOKEN_FILE,\n"
+		     "AWS_ROLE_ARN), container credentials (AWS_CONTAINER_CREDENTIALS_*),\n"
+		     "AWS_PROFILE or the default profile in ~/.aws (keys, role_arn +\n"
+		     "source_profile, credential_process), ~/.passwd-s3fs, /etc/passwd-s3fs,\n"
+		     "the EC2 instance role (IMDSv2), else anonymous access. See bucketfs(1).\n");
 }
 
 void options_free(struct bfs_options *opts)
@@ -742,6 +804,10 @@ void options_free(struct bfs_options *opts)
 	free(opts->endpoint);
 	free(opts->region);
 	free(opts->cafile);
+	free(opts->sse);
+	free(opts->sse_kms_key_id);
+	free(opts->sse_c_key_file);
+	free(opts->storage_class);
 	free(opts->profile);
 	free(opts->passwd_file);
 	free(opts->staging_dir);

@@ -1,8 +1,8 @@
 /*
- * Static AWS credentials, looked up in the order the README documents:
- * -o passwd_file, -o profile, the environment, the shared config files
- * (AWS_PROFILE or "default"), the s3fs password files, else anonymous.
- * Everything read here is a secret; buffers that held one are zeroed.
+ * Static AWS credentials and the files that hold them: the environment,
+ * the shared config files' profiles, s3fs password files. The chain that
+ * orders them is aws_provider.c. Everything read here is a secret;
+ * buffers that held one are zeroed.
  */
 #include "creds.h"
 
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 
 #define CREDS_FILE_MAX (1 << 20)
 
-static void zfree(char *s)
+void creds_zfree(char *s)
 {
 	if (s) {
 		explicit_bzero(s, strlen(s));
@@ -28,12 +29,32 @@ static void zfree(char *s)
 	}
 }
 
+const char *creds_key_id_shown(const char *akid, char out[32])
+{
+	size_t n = akid ? strlen(akid) : 0;
+
+	if (n <= 24)
+		snprintf(out, 32, "%s", akid ? akid : "");
+	else
+		snprintf(out, 32, "%.4s...%s", akid, akid + n - 4);
+	return out;
+}
+
 void creds_clear(struct creds *c)
 {
-	zfree(c->access_key);
-	zfree(c->secret_key);
-	zfree(c->session_token);
+	creds_zfree(c->access_key);
+	creds_zfree(c->secret_key);
+	creds_zfree(c->session_token);
 	memset(c, 0, sizeof(*c));
+}
+
+static char *fmt_why2(const char *fmt, const char *a, const char *b)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, fmt, a, b) < 0)
+		return NULL;
+	return s;
 }
 
 static char *fmt_why(const char *fmt, const char *a)
@@ -45,8 +66,8 @@ static char *fmt_why(const char *fmt, const char *a)
 	return s;
 }
 
-static int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
-		     const char *source)
+int creds_set(struct creds *out, const char *ak, const char *sk, const char *token,
+	      const char *source)
 {
 	memset(out, 0, sizeof(*out));
 	out->access_key = strdup(ak);
@@ -78,6 +99,14 @@ int creds_from_env(struct creds *out, char **why)
 
 int creds_read_secret_file(const char *path, const char *what, bool check_mode, char **text,
 			   char **why)
+{
+	size_t len;
+
+	return creds_read_secret_bytes(path, what, check_mode, text, &len, why);
+}
+
+int creds_read_secret_bytes(const char *path, const char *what, bool check_mode, char **data,
+			    size_t *len, char **why)
 {
 	struct buf b;
 	struct stat st;
@@ -114,13 +143,43 @@ int creds_read_secret_file(const char *path, const char *what, bool check_mode, 
 		rc = -errno;
 	close(fd);
 	explicit_bzero(chunk, sizeof(chunk));
-	if (!rc)
-		*text = buf_steal(&b);
+	if (!rc) {
+		*len = b.len;
+		*data = buf_steal(&b);
+	}
 	if (b.data)
 		explicit_bzero(b.data, b.len);
 	buf_free(&b);
 	if (rc && !*why)
 		*why = fmt_why("cannot read %s", path);
+	return rc;
+}
+
+int creds_read_token_file(const char *path, const char *what, char **token, char **why)
+{
+	char *text = NULL;
+	size_t start = 0, n;
+	int rc;
+
+	rc = creds_read_secret_file(path, what, false, &text, why);
+	if (rc == -ENOENT && !*why)
+		*why = fmt_why2("%s %s does not exist", what, path);
+	if (rc)
+		return rc;
+	n = strlen(text);
+	while (start < n && isspace((unsigned char)text[start]))
+		start++;
+	while (n > start && isspace((unsigned char)text[n - 1]))
+		n--;
+	if (n == start || memchr(text + start, '\n', n - start) ||
+	    memchr(text + start, '\r', n - start)) {
+		*why = fmt_why2(n == start ? "%s %s is empty" : "%s %s holds more than one line",
+				what, path);
+		rc = -EINVAL;
+	} else if (!(*token = strndup(text + start, n - start))) {
+		rc = -ENOMEM;
+	}
+	creds_zfree(text);
 	return rc;
 }
 
@@ -194,16 +253,28 @@ static const char *home_dir(void)
 	return pw ? pw->pw_dir : "/";
 }
 
-struct ini_keys {
-	char *ak, *sk, *token;
-	bool found;
+static const struct {
+	const char *name;
+	size_t off;
+} profile_keys[] = {
+	{"aws_access_key_id", offsetof(struct creds_profile, ak)},
+	{"aws_secret_access_key", offsetof(struct creds_profile, sk)},
+	{"aws_session_token", offsetof(struct creds_profile, token)},
+	{"role_arn", offsetof(struct creds_profile, role_arn)},
+	{"source_profile", offsetof(struct creds_profile, source_profile)},
+	{"credential_process", offsetof(struct creds_profile, credential_process)},
+	{"role_session_name", offsetof(struct creds_profile, role_session_name)},
+	{"external_id", offsetof(struct creds_profile, external_id)},
+	{"duration_seconds", offsetof(struct creds_profile, duration_seconds)},
+	{"web_identity_token_file", offsetof(struct creds_profile, web_identity_token_file)},
 };
 
 /*
- * Finds section `want` in an AWS-style INI file and collects its keys.
- * Returns 0 (found or not), or -errno if the file exists but cannot be read.
+ * Finds section `want` in an AWS-style INI file and collects its keys (a
+ * key already set, from the file read first, is kept). Returns 0 (found or
+ * not), or -errno if the file exists but cannot be read.
  */
-static int ini_lookup(const char *path, const char *want, struct ini_keys *k, char **why)
+static int ini_lookup(const char *path, const char *want, struct creds_profile *k, char **why)
 {
 	char *text = NULL, *line, *save = NULL;
 	bool in = false;
@@ -214,7 +285,7 @@ static int ini_lookup(const char *path, const char *want, struct ini_keys *k, ch
 		return 0;
 	if (rc)
 		return rc;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
 		char *p = trim(line), *eq, *name, *val;
 
 		if (!*p || *p == '#' || *p == ';')
@@ -233,31 +304,41 @@ static int ini_lookup(const char *path, const char *want, struct ini_keys *k, ch
 		*eq = '\0';
 		name = trim(p);
 		val = trim(eq + 1);
-		if (!strcmp(name, "aws_access_key_id") && !k->ak)
-			k->ak = strdup(val);
-		else if (!strcmp(name, "aws_secret_access_key") && !k->sk)
-			k->sk = strdup(val);
-		else if (!strcmp(name, "aws_session_token") && !k->token)
-			k->token = strdup(val);
+		for (size_t i = 0; i < sizeof(profile_keys) / sizeof(*profile_keys); i++) {
+			char **slot = (char **)((char *)k + profile_keys[i].off);
+
+			if (strcmp(name, profile_keys[i].name) || *slot)
+				continue;
+			*slot = strdup(val);
+			if (!*slot)
+				rc = -ENOMEM;
+		}
 	}
 	explicit_bzero(text, strlen(text));
 	free(text);
-	return 0;
+	return rc;
 }
 
-int creds_from_profile(const char *profile, struct creds *out, char **why)
+void creds_profile_clear(struct creds_profile *p)
 {
-	struct ini_keys k = {0};
+	for (size_t i = 0; i < sizeof(profile_keys) / sizeof(*profile_keys); i++)
+		creds_zfree(*(char **)((char *)p + profile_keys[i].off));
+	memset(p, 0, sizeof(*p));
+}
+
+int creds_profile_read(const char *profile, struct creds_profile *out, char **why)
+{
 	const char *env;
 	char path[4096], section[512];
 	int rc;
 
+	memset(out, 0, sizeof(*out));
 	env = getenv("AWS_SHARED_CREDENTIALS_FILE");
 	if (env && *env)
 		snprintf(path, sizeof(path), "%s", env);
 	else
 		snprintf(path, sizeof(path), "%s/.aws/credentials", home_dir());
-	rc = ini_lookup(path, profile, &k, why);
+	rc = ini_lookup(path, profile, out, why);
 
 	/* The config file names its sections "profile NAME", except default. */
 	env = getenv("AWS_CONFIG_FILE");
@@ -270,69 +351,29 @@ int creds_from_profile(const char *profile, struct creds *out, char **why)
 	else
 		snprintf(section, sizeof(section), "profile %s", profile);
 	if (!rc)
-		rc = ini_lookup(path, section, &k, why);
-
-	if (!rc && !k.found)
+		rc = ini_lookup(path, section, out, why);
+	if (!rc && !out->found)
 		rc = -ENOENT;
-	else if (!rc && (!k.ak || !*k.ak || !k.sk || !*k.sk)) {
-		*why = fmt_why("profile '%s' has no aws_access_key_id and aws_secret_access_key",
-			       profile);
-		rc = -EINVAL;
-	} else if (!rc) {
-		rc = creds_set(out, k.ak, k.sk, k.token, "shared config profile");
-	}
-	zfree(k.ak);
-	zfree(k.sk);
-	zfree(k.token);
+	if (rc)
+		creds_profile_clear(out);
 	return rc;
 }
 
-int creds_resolve(const struct creds_conf *conf, struct creds *out, char **why)
+int creds_from_profile(const char *profile, struct creds *out, char **why)
 {
-	const char *profile;
-	char path[4096];
+	struct creds_profile k;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	if (conf->passwd_file) {
-		rc = creds_from_passwd_file(conf->passwd_file, conf->bucket, out, why);
-		if (rc == -ENOENT)
-			*why = fmt_why("password file %s does not exist", conf->passwd_file);
+	rc = creds_profile_read(profile, &k, why);
+	if (rc)
 		return rc;
+	if (!k.ak || !*k.ak || !k.sk || !*k.sk) {
+		*why = fmt_why("profile '%s' has no aws_access_key_id and aws_secret_access_key",
+			       profile);
+		rc = -EINVAL;
+	} else {
+		rc = creds_set(out, k.ak, k.sk, k.token, "shared config profile");
 	}
-	if (conf->profile) {
-		rc = creds_from_profile(conf->profile, out, why);
-		if (rc == -ENOENT)
-			*why = fmt_why("profile '%s' not found in the AWS config files",
-				       conf->profile);
-		return rc;
-	}
-	rc = creds_from_env(out, why);
-	if (rc != -ENOENT)
-		return rc;
-
-	/* A profile named by AWS_PROFILE must exist; the default one may not. */
-	profile = getenv("AWS_PROFILE");
-	if (profile && *profile) {
-		rc = creds_from_profile(profile, out, why);
-		if (rc == -ENOENT)
-			*why = fmt_why(
-				"profile '%s' (AWS_PROFILE) not found in the AWS config files",
-				profile);
-		return rc;
-	}
-	rc = creds_from_profile("default", out, why);
-	if (rc != -ENOENT)
-		return rc;
-
-	snprintf(path, sizeof(path), "%s/.passwd-s3fs", home_dir());
-	rc = creds_from_passwd_file(path, conf->bucket, out, why);
-	if (rc != -ENOENT)
-		return rc;
-	rc = creds_from_passwd_file("/etc/passwd-s3fs", conf->bucket, out, why);
-	if (rc != -ENOENT)
-		return rc;
-
-	out->source = "none (anonymous access)";
-	return 0;
+	creds_profile_clear(&k);
+	return rc;
 }

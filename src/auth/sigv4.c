@@ -12,7 +12,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <strings.h>
+
+#include "uri.h"
 
 static void hex(const unsigned char *in, size_t n, char *out)
 {
@@ -253,18 +256,14 @@ int sigv4_string_to_sign(const struct sigv4_request *r, struct buf *out)
 	return rc;
 }
 
-int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
-			const char *secret_key, struct buf *out)
+/* The hex signature of r by secret_key. */
+static int signature_hex(const struct sigv4_request *r, const char *secret_key, char sig_hex[65])
 {
 	/* Two keys in turn: each HMAC reads one and writes the other, never in place. */
 	unsigned char k[2][SHA256_DIGEST_LENGTH], sig[SHA256_DIGEST_LENGTH];
-	const struct sigv4_header **h = NULL;
 	struct buf sts, seed;
-	char sig_hex[65];
 	int rc;
 
-	if (!request_valid(r) || !access_key || !secret_key)
-		return -EINVAL;
 	buf_init(&sts, 1 << 20);
 	buf_init(&seed, 4096);
 	rc = sigv4_string_to_sign(r, &sts);
@@ -282,8 +281,29 @@ int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 		rc = hmac(k[0], sizeof(k[0]), "aws4_request", 12, k[1]);
 	if (!rc)
 		rc = hmac(k[1], sizeof(k[1]), sts.data, sts.len, sig);
-	if (!rc) {
+	if (!rc)
 		hex(sig, sizeof(sig), sig_hex);
+	/* The derived keys sign anything for this day and region: wipe them. */
+	OPENSSL_cleanse(k, sizeof(k));
+	OPENSSL_cleanse(sig, sizeof(sig));
+	if (seed.data)
+		OPENSSL_cleanse(seed.data, seed.len);
+	buf_free(&seed);
+	buf_free(&sts);
+	return rc;
+}
+
+int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
+			const char *secret_key, struct buf *out)
+{
+	const struct sigv4_header **h = NULL;
+	char sig_hex[65];
+	int rc;
+
+	if (!request_valid(r) || !access_key || !secret_key)
+		return -EINVAL;
+	rc = signature_hex(r, secret_key, sig_hex);
+	if (!rc) {
 		h = sorted_headers(r);
 		rc = h ? 0 : -ENOMEM;
 	}
@@ -297,12 +317,58 @@ int sigv4_authorization(const struct sigv4_request *r, const char *access_key,
 	if (!rc)
 		rc = buf_printf(out, ",Signature=%s", sig_hex);
 	free(h);
-	/* The derived keys sign anything for this day and region: wipe them. */
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(sig, sizeof(sig));
-	if (seed.data)
-		OPENSSL_cleanse(seed.data, seed.len);
-	buf_free(&seed);
-	buf_free(&sts);
+	return rc;
+}
+
+/* "&name=value", value encoded. */
+static int query_add(struct buf *q, const char *name, const char *value)
+{
+	int rc = buf_printf(q, "%s%s=", q->len ? "&" : "", name);
+
+	return rc ?: uri_encode(q, value, strlen(value), false);
+}
+
+int sigv4_presign(const struct sigv4_presign *p, struct buf *out)
+{
+	struct sigv4_header host = {"host", p->host};
+	struct sigv4_request r = {.method = p->method,
+				  .path = p->path,
+				  .headers = &host,
+				  .n_headers = 1,
+				  .payload_hash = "UNSIGNED-PAYLOAD",
+				  .region = p->region,
+				  .service = p->service,
+				  .amz_date = p->amz_date};
+	struct buf q, cred;
+	char expires[16], sig_hex[65];
+	int rc;
+
+	if (!p->host || !p->access_key || !p->secret_key || !p->amz_date ||
+	    strlen(p->amz_date) != 16 || !p->region || !p->service || !p->expires ||
+	    p->expires > SIGV4_PRESIGN_MAX)
+		return -EINVAL;
+	buf_init(&q, 65536);
+	buf_init(&cred, 4096);
+	snprintf(expires, sizeof(expires), "%u", p->expires);
+	rc = buf_printf(&cred, "%s/%.8s/%s/%s/aws4_request", p->access_key, p->amz_date, p->region,
+			p->service);
+	if (!rc && p->query && *p->query)
+		rc = buf_puts(&q, p->query);
+	if (!rc)
+		rc = query_add(&q, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") ?:
+		     query_add(&q, "X-Amz-Credential", cred.data) ?:
+		     query_add(&q, "X-Amz-Date", p->amz_date) ?:
+		     query_add(&q, "X-Amz-Expires", expires);
+	if (!rc && p->session_token)
+		rc = query_add(&q, "X-Amz-Security-Token", p->session_token);
+	if (!rc)
+		rc = query_add(&q, "X-Amz-SignedHeaders", "host");
+	r.query = q.data;
+	if (!rc)
+		rc = signature_hex(&r, p->secret_key, sig_hex);
+	if (!rc)
+		rc = buf_puts(out, q.data) ?: buf_printf(out, "&X-Amz-Signature=%s", sig_hex);
+	buf_free(&q);
+	buf_free(&cred);
 	return rc;
 }

@@ -217,6 +217,16 @@ int cache_remove(struct cache *c, const char *key)
 	return c->store->ops->remove(c->store, key);
 }
 
+int cache_presign(struct cache *c, const char *key, bool put, unsigned int expires_s, char **url,
+		  char **why)
+{
+	if (!c->store->ops->presign) {
+		*why = strdup("this store cannot sign URLs");
+		return -ENOTSUP;
+	}
+	return c->store->ops->presign(c->store, key, put, expires_s, url, why);
+}
+
 int cache_remove_many(struct cache *c, const char *const *keys, size_t n)
 {
 	size_t i;

@@ -218,14 +218,6 @@ bool volrec_same(const struct volrec *a, const struct volrec *b)
 	       a->read_only == b->read_only;
 }
 
-static void volstate_free_secret(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 void volrec_free(struct volrec *r)
 {
 	free(r->volume_id);
@@ -239,7 +231,7 @@ void volrec_free(struct volrec *r)
 	free(r->volume_level);
 	for (size_t i = 0; i < r->n_secrets; i++) {
 		free(r->secrets[i].key);
-		volstate_free_secret(r->secrets[i].value);
+		creds_zfree(r->secrets[i].value);
 	}
 	free(r->secrets);
 	memset(r, 0, sizeof(*r));

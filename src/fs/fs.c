@@ -13,6 +13,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "dircache.h"
 #include "prefetch.h"
 #include "log.h"
+#include "presign.h"
 
 #define FS_NAME_MAX	  255
 #define FS_DIRCACHE_NAMES 100000 /* names in all cached listings */
@@ -2021,11 +2023,75 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 
 #define FS_STATS_XATTR "user.bucketfs.stats"
 
+static void fs_reply_xattr(fuse_req_t req, const char *value, size_t len, size_t size)
+{
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+/*
+ * A presigned URL for a file: user.bucketfs.url (GET, url_expires=), or
+ * user.bucketfs.presign.{get,put}.SECONDS for `bucketfs presign`. Errors
+ * are what that command tells apart: EINVAL (expiry beyond the store's
+ * limit), ENOTSUP (credentials that cannot sign), EISDIR, ENODATA.
+ */
+static void fs_url_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	const char *spec = NULL;
+	unsigned long long secs = fs->conf.url_expires;
+	char *url = NULL, *why = NULL, *end;
+	bool put = false;
+	struct inode *i;
+	struct buf key;
+	int rc;
+
+	if (!strncmp(name, PRESIGN_XATTR_PREFIX, strlen(PRESIGN_XATTR_PREFIX))) {
+		spec = name + strlen(PRESIGN_XATTR_PREFIX);
+		put = !strncmp(spec, "put.", 4);
+		if (!put && strncmp(spec, "get.", 4)) {
+			fuse_reply_err(req, ENODATA);
+			return;
+		}
+		errno = 0;
+		secs = strtoull(spec + 4, &end, 10);
+		if (errno || *end || !secs || secs > UINT_MAX) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+	}
+	buf_init(&key, 8192);
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	rc = !i ? -ENOENT : S_ISDIR(i->mode) ? -EISDIR : inode_key(i, fs->prefix, &key);
+	pthread_mutex_unlock(&fs->lock);
+	if (!rc)
+		rc = cache_presign(fs->cache, key.data, put, (unsigned int)secs, &url, &why);
+	if (rc && why)
+		log_info("URL for %s: %s", key.data ? key.data : "?", why);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fs_reply_xattr(req, url, strlen(url), size);
+	free(url);
+	free(why);
+	buf_free(&key);
+}
+
 /* The root carries the counters, readable with getfattr -n user.bucketfs.stats. */
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct buf b;
 
+	if (!strcmp(name, PRESIGN_URL_XATTR) ||
+	    !strncmp(name, PRESIGN_XATTR_PREFIX, strlen(PRESIGN_XATTR_PREFIX))) {
+		fs_url_xattr(req, ino, name, size);
+		return;
+	}
 	if (ino != FUSE_ROOT_ID || strcmp(name, FS_STATS_XATTR)) {
 		fuse_reply_err(req, ENODATA);
 		return;
@@ -2033,26 +2099,17 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	buf_init(&b, 1 << 20);
 	if (metrics_format(&b))
 		fuse_reply_err(req, ENOMEM);
-	else if (!size)
-		fuse_reply_xattr(req, b.len);
-	else if (size < b.len)
-		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, b.data, b.len);
+		fs_reply_xattr(req, b.data, b.len, size);
 	buf_free(&b);
 }
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	/* user.bucketfs.url is not listed: cp -a and rsync -X would copy it. */
 	static const char names[] = FS_STATS_XATTR;
-	size_t len = ino == FUSE_ROOT_ID ? sizeof(names) : 0;
 
-	if (!size)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, names, len);
+	fs_reply_xattr(req, names, ino == FUSE_ROOT_ID ? sizeof(names) : 0, size);
 }
 
 static void fs_destroy_op(void *userdata)

@@ -485,3 +485,23 @@ int http_status_errno(long status)
 		return -EIO;
 	}
 }
+
+int http_add_header(struct curl_slist **headers, const char *name, const char *value)
+{
+	struct curl_slist *n = NULL;
+	struct buf line;
+	int rc;
+
+	buf_init(&line, 65536);
+	rc = buf_printf(&line, "%s: %s", name, value);
+	if (!rc)
+		n = curl_slist_append(*headers, line.data);
+	if (!rc && !n)
+		rc = -ENOMEM;
+	if (n)
+		*headers = n;
+	if (line.data)
+		explicit_bzero(line.data, line.len);
+	buf_free(&line);
+	return rc;
+}

@@ -57,7 +57,7 @@ struct azure {
 	char *key;	 /* base64 account key, or NULL; cleansed on destroy */
 	char *sas;	 /* token without '?', or NULL */
 	/* Entra ID bearer tokens, or NULL. */
-	struct azure_token *token;
+	struct refresh *token;
 };
 
 struct store_upload {
@@ -181,7 +181,7 @@ static int az_bearer(struct az_call *call, struct curl_slist **headers)
 	buf_init(&line, AZURE_TOKEN_MAX_LEN + 64);
 	rc = buf_puts(&line, "Authorization: Bearer ");
 	if (!rc)
-		rc = azure_token_get(call->az->token, &line, &call->token_gen);
+		rc = refresh_get(call->az->token, &line, &call->token_gen);
 	if (!rc) {
 		n = curl_slist_append(*headers, line.data);
 		if (n)
@@ -296,7 +296,7 @@ static int az_send(struct az_call *call, struct http_request *req, struct http_r
 		/* Once: the body is read again from its start. */
 		log_info("%s %s: HTTP %ld, the token was refused: once more with a new one",
 			 call->method, shown.data, resp->status);
-		azure_token_refused(call->az->token, call->token_gen);
+		refresh_refused(call->az->token, call->token_gen);
 		http_response_free(resp);
 		rc = http_execute(call->az->http, req, resp);
 	}
@@ -1007,8 +1007,8 @@ static void az_probe_message(struct azure *az, const struct http_response *resp,
 			buf_printf(msg,
 				   "access to %s denied: the Entra ID token by %s was refused "
 				   "(%s%s%s)",
-				   az->where, azure_token_what(az->token), code,
-				   message ? ": " : "", message ? message : "");
+				   az->where, refresh_what(az->token), code, message ? ": " : "",
+				   message ? message : "");
 		else if (az->key)
 			buf_printf(msg,
 				   "access to %s denied: the account key does not match account "
@@ -1054,7 +1054,7 @@ static int az_probe(struct store *s, const char *prefix, char **why)
 	int rc;
 
 	if (az->token) {
-		rc = azure_token_start(az->token, why);
+		rc = refresh_start(az->token, why);
 		if (rc) {
 			if (!*why)
 				*why = strdup("cannot get a Microsoft Entra ID token");
@@ -1100,7 +1100,7 @@ out:
 static void az_free(struct store *s, struct azure *az)
 {
 	if (az) {
-		azure_token_destroy(az->token);
+		refresh_destroy(az->token);
 		http_destroy(az->http);
 		if (az->key)
 			OPENSSL_cleanse(az->key, strlen(az->key));
@@ -1123,6 +1123,38 @@ static void az_destroy(struct store *s)
 	az_free(s, az_of(s));
 }
 
+/* A service SAS signed with the account key: what a URL for anyone can
+ * carry. A SAS mount's token and Entra ID tokens cannot make one (a user
+ * delegation SAS would need the delegation key: not done). */
+static int az_presign(struct store *s, const char *key, bool put, unsigned int expires_s,
+		      char **url, char **why)
+{
+	struct azure *az = az_of(s);
+	struct azure_sas sas = {.account = az->account,
+				.container = az->container,
+				.blob = key,
+				.permissions = put ? "cw" : "r",
+				.expiry = time(NULL) + expires_s};
+	struct az_call call;
+	struct buf u;
+	int rc;
+
+	if (!az->key || !az->account) {
+		*why = strdup("only a mount with the account key can sign URLs");
+		return -ENOTSUP;
+	}
+	buf_init(&u, 65536);
+	rc = az_call_init(&call, az, put ? "PUT" : "GET", key);
+	if (!rc)
+		rc = buf_printf(&u, "%s%s?", az->origin, call.path.data)
+			     ?: azure_sas_token(&sas, az->key, &u);
+	if (!rc)
+		*url = buf_steal(&u);
+	buf_free(&u);
+	az_call_free(&call);
+	return rc;
+}
+
 static const struct store_ops azure_ops = {
 	.name = "azure",
 	.head = az_head,
@@ -1139,6 +1171,7 @@ static const struct store_ops azure_ops = {
 	.upload_abort = az_upload_abort,
 	.probe = az_probe,
 	.destroy = az_destroy,
+	.presign = az_presign,
 };
 
 static char *az_why(const char *fmt, const char *arg)

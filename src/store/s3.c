@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aws_creds.h"
 #include "log.h"
 #include "s3_xml.h"
 #include "sigv4.h"
@@ -27,7 +28,7 @@
 #include "uri.h"
 #include "xml_util.h"
 
-#define S3_MAX_EXTRA	 12
+#define S3_MAX_EXTRA	 24
 #define S3_EMPTY_SHA256	 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_UNSIGNED	 "UNSIGNED-PAYLOAD"
 #define S3_DELETE_BATCH	 1000
@@ -42,7 +43,25 @@ struct s3 {
 	char *path_base; /* "/bucket" path-style, "" virtual-hosted */
 	char *bucket;
 	char *region;
-	struct creds creds; /* immutable after create */
+	/* Where signing keys come from: a snapshot is taken per attempt, so a
+	 * refresh never changes them under a request. NULL: anonymous. */
+	struct refresh *creds;
+	/* Bucket options (s3_conf), immutable after create. */
+	bool requester_pays;
+	char *sse;
+	char *kms_key_id;
+	char *storage_class;
+	char *ssec_key; /* base64 of the 32-byte SSE-C key; zeroed on destroy */
+	char ssec_md5[32];
+};
+
+/* What a request does to an object, for the headers the bucket options add. */
+enum s3_obj_op {
+	S3_OBJ_READ,	  /* GET, HEAD: SSE-C */
+	S3_OBJ_WRITE,	  /* PUT, CreateMultipartUpload: SSE-C, SSE, storage class */
+	S3_OBJ_PART,	  /* UploadPart: SSE-C */
+	S3_OBJ_COPY,	  /* CopyObject: the write's, and SSE-C of the source */
+	S3_OBJ_PART_COPY, /* UploadPartCopy: SSE-C of the part and of the source */
 };
 
 struct store_upload {
@@ -62,6 +81,7 @@ struct s3_call {
 	struct sigv4_header extra[S3_MAX_EXTRA];
 	size_t n_extra;
 	const char *payload_hash;
+	uint64_t creds_gen; /* of the credentials the last attempt was signed with */
 	char range[64];
 	char content_md5[32];
 };
@@ -69,6 +89,16 @@ struct s3_call {
 static struct s3 *s3_of(struct store *s)
 {
 	return s->ctx;
+}
+
+static int s3_call_add(struct s3_call *call, const char *name, const char *value)
+{
+	if (call->n_extra == S3_MAX_EXTRA)
+		return -E2BIG;
+	call->extra[call->n_extra].name = name;
+	call->extra[call->n_extra].value = value;
+	call->n_extra++;
+	return 0;
 }
 
 static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method, const char *key)
@@ -89,6 +119,8 @@ static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method,
 	} else if (!rc && !s3->path_base[0]) {
 		rc = buf_puts(&call->path, "/");
 	}
+	if (!rc && s3->requester_pays)
+		rc = s3_call_add(call, "x-amz-request-payer", "requester");
 	return rc;
 }
 
@@ -98,14 +130,41 @@ static void s3_call_free(struct s3_call *call)
 	buf_free(&call->query);
 }
 
-static int s3_call_add(struct s3_call *call, const char *name, const char *value)
+/* The headers the bucket options add to a request on an object. */
+static int s3_call_object_opts(struct s3_call *call, enum s3_obj_op op)
 {
-	if (call->n_extra == S3_MAX_EXTRA)
-		return -E2BIG;
-	call->extra[call->n_extra].name = name;
-	call->extra[call->n_extra].value = value;
-	call->n_extra++;
-	return 0;
+	struct s3 *s3 = call->s3;
+	int rc = 0;
+
+	if (s3->ssec_key) {
+		rc = s3_call_add(call, "x-amz-server-side-encryption-customer-algorithm", "AES256")
+			     ?: s3_call_add(call, "x-amz-server-side-encryption-customer-key",
+					    s3->ssec_key)
+			     ?: s3_call_add(call, "x-amz-server-side-encryption-customer-key-md5",
+					    s3->ssec_md5);
+		if (!rc && (op == S3_OBJ_COPY || op == S3_OBJ_PART_COPY))
+			rc = s3_call_add(call,
+					 "x-amz-copy-source-server-side-encryption-customer-algorithm",
+					 "AES256")
+				     ?: s3_call_add(call,
+						    "x-amz-copy-source-server-side-encryption-customer-"
+						    "key",
+						    s3->ssec_key)
+				     ?: s3_call_add(call,
+						    "x-amz-copy-source-server-side-encryption-customer-"
+						    "key-md5",
+						    s3->ssec_md5);
+	}
+	if (rc || (op != S3_OBJ_WRITE && op != S3_OBJ_COPY))
+		return rc;
+	if (s3->sse)
+		rc = s3_call_add(call, "x-amz-server-side-encryption", s3->sse);
+	if (!rc && s3->kms_key_id)
+		rc = s3_call_add(call, "x-amz-server-side-encryption-aws-kms-key-id",
+				 s3->kms_key_id);
+	if (!rc && s3->storage_class)
+		rc = s3_call_add(call, "x-amz-storage-class", s3->storage_class);
+	return rc;
 }
 
 /* Append "&name=value" to the query, value encoded. */
@@ -125,54 +184,36 @@ static int s3_call_query(struct s3_call *call, const char *name, const char *val
 	return rc;
 }
 
-static int s3_header_line(struct curl_slist **headers, const char *name, const char *value)
-{
-	struct buf line;
-	struct curl_slist *n;
-	int rc;
-
-	buf_init(&line, 65536);
-	rc = buf_printf(&line, "%s: %s", name, value);
-	if (rc)
-		goto out;
-	n = curl_slist_append(*headers, line.data);
-	if (!n) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	*headers = n;
-out:
-	buf_free(&line);
-	return rc;
-}
-
 static int s3_build_headers(void *ctx, struct curl_slist **headers)
 {
 	struct s3_call *call = ctx;
 	struct s3 *s3 = call->s3;
 	struct sigv4_header signed_h[S3_MAX_EXTRA + 4];
 	struct sigv4_request req;
+	struct creds c;
 	struct buf auth;
 	char amz_date[17];
 	size_t n = 0, i;
 	int rc = 0;
 
 	for (i = 0; i < call->n_extra && !rc; i++)
-		rc = s3_header_line(headers, call->extra[i].name, call->extra[i].value);
+		rc = http_add_header(headers, call->extra[i].name, call->extra[i].value);
 	if (!rc && call->range[0])
-		rc = s3_header_line(headers, "Range", call->range);
+		rc = http_add_header(headers, "Range", call->range);
 	if (!rc && call->content_md5[0])
-		rc = s3_header_line(headers, "Content-MD5", call->content_md5);
-	if (rc || !s3->creds.access_key)
+		rc = http_add_header(headers, "Content-MD5", call->content_md5);
+	if (rc || !s3->creds)
+		return rc;
+	rc = aws_creds_get(s3->creds, &c, &call->creds_gen);
+	if (rc)
 		return rc;
 
 	sigv4_amz_date(time(NULL), amz_date);
 	signed_h[n++] = (struct sigv4_header){"host", s3->host};
 	signed_h[n++] = (struct sigv4_header){"x-amz-content-sha256", call->payload_hash};
 	signed_h[n++] = (struct sigv4_header){"x-amz-date", amz_date};
-	if (s3->creds.session_token)
-		signed_h[n++] =
-			(struct sigv4_header){"x-amz-security-token", s3->creds.session_token};
+	if (c.session_token)
+		signed_h[n++] = (struct sigv4_header){"x-amz-security-token", c.session_token};
 	for (i = 0; i < call->n_extra; i++)
 		signed_h[n++] = call->extra[i];
 
@@ -188,17 +229,19 @@ static int s3_build_headers(void *ctx, struct curl_slist **headers)
 		.amz_date = amz_date,
 	};
 	buf_init(&auth, 4096);
-	rc = sigv4_authorization(&req, s3->creds.access_key, s3->creds.secret_key, &auth);
+	rc = sigv4_authorization(&req, c.access_key, c.secret_key, &auth);
 	if (!rc)
-		rc = s3_header_line(headers, "Authorization", auth.data);
+		rc = http_add_header(headers, "Authorization", auth.data);
 	if (!rc)
-		rc = s3_header_line(headers, "x-amz-date", amz_date);
+		rc = http_add_header(headers, "x-amz-date", amz_date);
 	if (!rc)
-		rc = s3_header_line(headers, "x-amz-content-sha256", call->payload_hash);
-	if (!rc && s3->creds.session_token)
-		rc = s3_header_line(headers, "x-amz-security-token", s3->creds.session_token);
-	explicit_bzero(auth.data, auth.len);
+		rc = http_add_header(headers, "x-amz-content-sha256", call->payload_hash);
+	if (!rc && c.session_token)
+		rc = http_add_header(headers, "x-amz-security-token", c.session_token);
+	if (auth.data)
+		explicit_bzero(auth.data, auth.len);
 	buf_free(&auth);
+	creds_clear(&c);
 	return rc;
 }
 
@@ -211,6 +254,31 @@ static int s3_url(const struct s3_call *call, struct buf *url)
 	if (!rc && call->query.len)
 		rc = buf_printf(url, "?%s", call->query.data);
 	return rc;
+}
+
+/* Whether S3 refused the credentials themselves (expired or revoked
+ * session), so that fresh ones may do. A HEAD's answer has no body to say
+ * so: its 400 is taken as that (else it is the odd SSE-C mismatch, and a
+ * second try costs little). */
+static bool s3_creds_refused(const struct s3_call *call, const struct http_response *resp)
+{
+	const struct s3 *s3 = call->s3;
+	static const char *const codes[] = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired"};
+	char *code = NULL;
+	bool refused = false;
+
+	if (!s3->creds || (resp->status != 400 && resp->status != 403))
+		return false;
+	if (!strcmp(call->method, "HEAD"))
+		return resp->status == 400;
+	if (!resp->body.len)
+		return false;
+	if (s3_xml_parse_error(resp->body.data, resp->body.len, &code, NULL, NULL) || !code)
+		return false;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(*codes); i++)
+		refused |= !strcmp(code, codes[i]);
+	free(code);
+	return refused;
 }
 
 /* Send call; url and request are derived from it. */
@@ -231,6 +299,14 @@ static int s3_send(struct s3_call *call, struct http_request *req, struct http_r
 	req->ctx = call;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = http_execute(call->s3->http, req, resp);
+	if (!rc && s3_creds_refused(call, resp)) {
+		/* Once: the body is read again from its start. */
+		log_info("%s %s: HTTP %ld, the credentials were refused: once more with new ones",
+			 call->method, url.data, resp->status);
+		refresh_refused(call->s3->creds, call->creds_gen);
+		http_response_free(resp);
+		rc = http_execute(call->s3->http, req, resp);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc) {
 		log_warn("%s %s: %s", call->method, url.data,
@@ -340,6 +416,8 @@ static int s3_head(struct store *s, const char *key, struct store_obj *out)
 
 	rc = s3_call_init(&call, s3_of(s), "HEAD", key);
 	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_READ);
+	if (!rc)
 		rc = s3_send(&call, &req, &resp);
 	if (rc)
 		goto out;
@@ -372,6 +450,8 @@ static int s3_head_and_read(struct store *s, const char *key, void *dst, size_t 
 
 	*got = 0;
 	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_READ);
 	if (rc)
 		goto out;
 	snprintf(call.range, sizeof(call.range), "bytes=0-%zu", len ? len - 1 : 0);
@@ -422,6 +502,8 @@ static int s3_get(struct store *s, const char *key, uint64_t off, const struct i
 	if (!len)
 		return 0;
 	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_READ);
 	if (rc)
 		goto out;
 	snprintf(call.range, sizeof(call.range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
@@ -471,6 +553,8 @@ static int s3_put(struct store *s, const char *key, const struct store_meta *met
 	rc = s3_call_init(&call, s3_of(s), "PUT", key);
 	if (!rc)
 		rc = s3_add_meta(&call, meta, &mh);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_WRITE);
 	if (rc)
 		goto out;
 	if (len)
@@ -507,6 +591,8 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 		rc = uri_encode(&source, src, strlen(src), true);
 	if (!rc)
 		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_COPY);
 	if (!rc && meta) {
 		rc = s3_call_add(&call, "x-amz-metadata-directive", "REPLACE");
 		if (!rc)
@@ -679,6 +765,8 @@ static int s3_upload_begin(struct store *s, const char *key, const struct store_
 	if (!rc)
 		rc = s3_add_meta(&call, meta, &mh);
 	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_WRITE);
+	if (!rc)
 		rc = s3_send(&call, &req, &resp);
 	if (rc)
 		goto out;
@@ -764,6 +852,8 @@ static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int 
 	if (part_no == 0 || part_no > S3_MAX_PARTS)
 		return -EFBIG;
 	rc = s3_upload_call(s3_of(s), &call, "PUT", u, part_no);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_PART);
 	if (rc)
 		goto out;
 	call.payload_hash = S3_UNSIGNED;
@@ -815,6 +905,8 @@ static int s3_upload_part_copy(struct store *s, struct store_upload *u, unsigned
 		rc = s3_call_add(&call, "x-amz-copy-source-range", range);
 	if (!rc)
 		rc = s3_call_add(&call, "x-amz-copy-source-if-match", etag);
+	if (!rc)
+		rc = s3_call_object_opts(&call, S3_OBJ_PART_COPY);
 	if (!rc)
 		rc = s3_send(&call, &req, &resp);
 	if (rc)
@@ -919,10 +1011,15 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 	struct http_response resp;
 	struct s3_call call;
 	char *code = NULL, *message = NULL;
+	struct creds c = {0};
+	char shown[32];
+	uint64_t gen;
 	struct buf msg;
 	int rc;
 
 	buf_init(&msg, 4096);
+	if (s3->creds && aws_creds_get(s3->creds, &c, &gen))
+		memset(&c, 0, sizeof(c));
 	rc = s3_call_init(&call, s3, "GET", NULL);
 	if (!rc)
 		rc = s3_call_query(&call, "list-type", "2");
@@ -956,15 +1053,15 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 			buf_printf(&msg,
 				   "access to bucket '%s' denied: the secret key does not match "
 				   "access key id '%s' (SignatureDoesNotMatch)",
-				   s3->bucket, s3->creds.access_key ? s3->creds.access_key : "");
+				   s3->bucket, creds_key_id_shown(c.access_key, shown));
 		else if (code && strcmp(code, "InvalidAccessKeyId") == 0)
 			buf_printf(&msg, "access to bucket '%s' denied: unknown access key id '%s'",
-				   s3->bucket, s3->creds.access_key ? s3->creds.access_key : "");
+				   s3->bucket, creds_key_id_shown(c.access_key, shown));
 		else if (rc == -EACCES)
 			buf_printf(&msg, "access to bucket '%s' denied (%s%s%s)%s", s3->bucket,
 				   code ? code : "HTTP 403", message ? ": " : "",
 				   message ? message : "",
-				   s3->creds.access_key ? "" : "; no credentials were found");
+				   s3->creds ? "" : "; no credentials were found");
 		else if (rc == -ENOENT)
 			buf_printf(&msg, "bucket '%s' does not exist at %s", s3->bucket,
 				   s3->origin);
@@ -986,6 +1083,7 @@ out:
 	free(code);
 	free(message);
 	s3_call_free(&call);
+	creds_clear(&c);
 	if (rc) {
 		if (!msg.len)
 			buf_printf(&msg, "cannot use bucket '%s': %s", s3->bucket, strerror(-rc));
@@ -995,11 +1093,60 @@ out:
 	return rc;
 }
 
+static int s3_presign(struct store *s, const char *key, bool put, unsigned int expires_s,
+		      char **url, char **why)
+{
+	struct s3 *s3 = s3_of(s);
+	struct sigv4_presign p = {.method = put ? "PUT" : "GET",
+				  .host = s3->host,
+				  .region = s3->region,
+				  .service = "s3",
+				  .expires = expires_s};
+	struct s3_call call;
+	struct creds c = {0};
+	struct buf u;
+	char date[17];
+	uint64_t gen;
+	int rc;
+
+	if (!expires_s || expires_s > SIGV4_PRESIGN_MAX) {
+		*why = strdup("S3 URLs expire within 7 days at most (SigV4's limit)");
+		return -EINVAL;
+	}
+	if (!s3->creds) {
+		*why = strdup("an anonymous mount cannot sign URLs");
+		return -ENOTSUP;
+	}
+	rc = aws_creds_get(s3->creds, &c, &gen);
+	if (rc)
+		return rc;
+	buf_init(&u, 65536);
+	rc = s3_call_init(&call, s3, p.method, key);
+	sigv4_amz_date(time(NULL), date);
+	p.path = call.path.data;
+	p.amz_date = date;
+	p.access_key = c.access_key;
+	p.secret_key = c.secret_key;
+	p.session_token = c.session_token;
+	if (!rc)
+		rc = buf_printf(&u, "%s%s?", s3->origin, call.path.data) ?: sigv4_presign(&p, &u);
+	if (!rc)
+		*url = buf_steal(&u);
+	buf_free(&u);
+	s3_call_free(&call);
+	creds_clear(&c);
+	return rc;
+}
+
 static void s3_free(struct store *s, struct s3 *s3)
 {
 	if (s3) {
 		http_destroy(s3->http);
-		creds_clear(&s3->creds);
+		refresh_destroy(s3->creds);
+		free(s3->sse);
+		free(s3->kms_key_id);
+		free(s3->storage_class);
+		creds_zfree(s3->ssec_key);
 		free(s3->origin);
 		free(s3->host);
 		free(s3->path_base);
@@ -1032,12 +1179,8 @@ static const struct store_ops s3_ops = {
 	.upload_abort = s3_upload_abort,
 	.probe = s3_probe,
 	.destroy = s3_destroy,
+	.presign = s3_presign,
 };
-
-static char *s3_dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 /* Split "scheme://host[:port][/path]" into origin, Host value and path. */
 static int s3_parse_endpoint(struct s3 *s3, const char *endpoint, bool path_style, char **why)
@@ -1089,6 +1232,82 @@ static int s3_parse_endpoint(struct s3 *s3, const char *endpoint, bool path_styl
 	return 0;
 }
 
+/* The SSE-C key from its file: 32 bytes, raw or in base64. */
+static int s3_ssec_key(struct s3 *s3, const char *path, char **why)
+{
+	unsigned char key[48], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *text = NULL, b64[64];
+	size_t n;
+	int len, rc;
+
+	rc = creds_read_secret_bytes(path, "SSE-C key file", true, &text, &n, why);
+	if (rc == -ENOENT && !*why && asprintf(why, "SSE-C key file %s does not exist", path) < 0)
+		*why = NULL;
+	if (rc)
+		return rc == -ENOENT ? -EINVAL : rc;
+	len = -1;
+	if (n == 32) {
+		memcpy(key, text, 32);
+		len = 32;
+	} else {
+		while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+			n--;
+		/* 32 bytes are 44 base64 characters, one '=' of padding. */
+		if (n == 44 && text[43] == '=' && text[42] != '=' &&
+		    EVP_DecodeBlock(key, (unsigned char *)text, 44) == 33)
+			len = 32;
+	}
+	explicit_bzero(text, n);
+	free(text);
+	if (len != 32) {
+		if (asprintf(why, "SSE-C key file %s must hold a 32-byte key, raw or in base64",
+			     path) < 0)
+			*why = NULL;
+		explicit_bzero(key, sizeof(key));
+		return -EINVAL;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, key, 32);
+	EVP_Digest(key, 32, md, &mdlen, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)s3->ssec_md5, md, (int)mdlen);
+	explicit_bzero(key, sizeof(key));
+	s3->ssec_key = strdup(b64);
+	explicit_bzero(b64, sizeof(b64));
+	return s3->ssec_key ? 0 : -ENOMEM;
+}
+
+/* requester_pays, sse=, sse_kms_key_id=, sse_c_key_file=, storage_class=. */
+static int s3_bucket_opts(struct s3 *s3, const struct s3_conf *conf, char **why)
+{
+	const char *sc = conf->storage_class;
+
+	s3->requester_pays = conf->requester_pays;
+	if (conf->sse && strcmp(conf->sse, "AES256") && strcmp(conf->sse, "aws:kms")) {
+		*why = strdup("sse= takes AES256 (SSE-S3) or aws:kms (SSE-KMS)");
+		return -EINVAL;
+	}
+	if (conf->sse_kms_key_id && (!conf->sse || strcmp(conf->sse, "aws:kms"))) {
+		*why = strdup("sse_kms_key_id= goes with sse=aws:kms");
+		return -EINVAL;
+	}
+	if (conf->sse && conf->sse_c_key_file) {
+		*why = strdup("sse= and sse_c_key_file= exclude each other");
+		return -EINVAL;
+	}
+	for (const char *p = sc; p && *p; p++) {
+		if (!((*p >= 'A' && *p <= 'Z') || *p == '_')) {
+			*why = strdup(
+				"storage_class= takes a name such as STANDARD_IA or GLACIER_IR");
+			return -EINVAL;
+		}
+	}
+	if ((conf->sse && !(s3->sse = strdup(conf->sse))) ||
+	    (conf->sse_kms_key_id && !(s3->kms_key_id = strdup(conf->sse_kms_key_id))) ||
+	    (sc && !(s3->storage_class = strdup(sc))))
+		return -ENOMEM;
+	return conf->sse_c_key_file ? s3_ssec_key(s3, conf->sse_c_key_file, why) : 0;
+}
+
 struct store *s3_store_create(const struct s3_conf *conf, char **why)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -1097,14 +1316,18 @@ struct store *s3_store_create(const struct s3_conf *conf, char **why)
 	int rc;
 
 	buf_init(&ep, 1024);
-	if (!s || !s3)
+	if (!s || !s3) {
+		refresh_destroy(conf->creds);
 		goto out_nomem;
+	}
+	s3->creds = conf->creds;
+	rc = s3_bucket_opts(s3, conf, why);
+	if (rc == -ENOMEM)
+		goto out_nomem;
+	if (rc)
+		goto out_free;
 	s3->bucket = strdup(conf->bucket);
 	s3->region = strdup(conf->region ? conf->region : "us-east-1");
-	s3->creds.access_key = s3_dup_or_null(conf->creds->access_key);
-	s3->creds.secret_key = s3_dup_or_null(conf->creds->secret_key);
-	s3->creds.session_token = s3_dup_or_null(conf->creds->session_token);
-	s3->creds.source = conf->creds->source;
 	if (!s3->bucket || !s3->region)
 		goto out_nomem;
 	if (conf->endpoint)

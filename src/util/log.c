@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
+#include <string.h>
 #include <time.h>
 
 static int log_max_level = LOG_WARNING;
@@ -59,4 +60,16 @@ int log_level_parse(const char *name)
 		if (!strcasecmp(name, levels[i].name))
 			return levels[i].level;
 	return -1;
+}
+
+void log_one_line(char *s, size_t max)
+{
+	size_t n = strcspn(s, "\r\n");
+
+	if (n > max)
+		n = max;
+	s[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = ' ';
 }

@@ -51,3 +51,18 @@ void uri_decode(char *s, bool plus_is_space)
 	}
 	*w = '\0';
 }
+
+int uri_form_add(struct buf *out, const char *name, const char *value)
+{
+	int rc = 0;
+
+	if (out->len)
+		rc = buf_puts(out, "&");
+	if (!rc)
+		rc = uri_encode(out, name, strlen(name), false);
+	if (!rc)
+		rc = buf_puts(out, "=");
+	if (!rc)
+		rc = uri_encode(out, value, strlen(value), false);
+	return rc;
+}

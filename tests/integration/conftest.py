@@ -73,6 +73,9 @@ class S3Server:
         wait_port(self.port, self.proc, "s3rver")
         self.stats_file = os.path.join(workdir, "proxy-stats.json")
         self.faults_file = os.path.join(workdir, "proxy-faults.json")
+        # Temporary credentials the AWS stand-ins hand out (aws_stub.py).
+        self.keys_file = os.path.join(workdir, "proxy-keys.jsonl")
+        self.headers_file = os.path.join(workdir, "proxy-headers.jsonl")
         self.proxy_log = open(os.path.join(workdir, "proxy.log"), "w")
         self.proxy = None
         self.start_proxy()
@@ -81,7 +84,8 @@ class S3Server:
         self.proxy = subprocess.Popen(
             ["/usr/bin/python3", PROXY, "--listen", f"127.0.0.1:{port}",
              "--upstream", f"127.0.0.1:{self.port}", "--upstream-key", S3RVER_KEY,
-             "--allow-anonymous", "--stats", self.stats_file, "--faults", self.faults_file],
+             "--allow-anonymous", "--stats", self.stats_file, "--faults", self.faults_file,
+             "--keys-file", self.keys_file, "--record-headers", self.headers_file],
             stdout=subprocess.PIPE, stderr=self.proxy_log, text=True,
             env=dict(os.environ, SIGV4_PROXY_KEYS=f"{KEY}:{SECRET}"))
         line = self.proxy.stdout.readline().split()
@@ -302,9 +306,11 @@ def bucket(s3):
 
 
 def clean_env(home):
-    """An environment with no AWS settings from the machine running the tests."""
+    """An environment with no AWS settings from the machine running the tests,
+    and no instance role either, should that machine have one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["HOME"] = home
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
     return env
 
 

@@ -7,13 +7,29 @@ which checks only that the access key id exists.
       [--upstream-key S3RVER] [--allow-anonymous] [--stats FILE] [--faults FILE]
 
 The accepted keys come from SIGV4_PROXY_KEYS="AKID:SECRET[,AKID:SECRET...]"
-in the environment, so that no secret shows in ps.
+in the environment, so that no secret shows in ps, and from --keys-file
+FILE: JSON lines {"akid", "secret", "token", "expires"} that the credential
+stand-ins (aws_stub.py) append as they hand out temporary credentials. A
+request signed with one of those must carry exactly its session token
+(x-amz-security-token, signed) and arrive before it expires (else 400
+ExpiredToken, as AWS answers).
+
+Presigned URLs (the signature in the query: X-Amz-Algorithm, -Credential,
+-Date, -Expires, -SignedHeaders, -Signature) are checked the same way,
+with botocore's S3SigV4QueryAuth: past X-Amz-Date + X-Amz-Expires one gets
+403 AccessDenied "Request has expired", an X-Amz-Expires over 7 days 400
+AuthorizationQueryParametersError. A good one is forwarded without its
+X-Amz-* query (s3rver takes it as anonymous).
 
 Prints "ready PORT" once listening. A request signed with an unknown key id
 gets 403 InvalidAccessKeyId; a signature botocore does not reproduce gets
 403 SignatureDoesNotMatch; a body whose SHA-256 differs from
 x-amz-content-sha256 gets 400 XAmzContentSHA256Mismatch. Good requests are
 forwarded with the key id swapped for --upstream-key.
+
+--record-headers FILE appends a JSON line per request passed on: its kind
+("PUT part", "COPY", ...), its x-amz-* headers (but the date, payload hash
+and session token) and the names it signed, for tests of what options add.
 
 --faults FILE holds a JSON list of rules, read before each request:
   {"method": "PUT", "path": "substring", "status": 503, "code": "SlowDown",
@@ -42,7 +58,9 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 
-from botocore.auth import S3SigV4Auth
+import urllib.parse
+
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -57,6 +75,9 @@ class State:
     def __init__(self, args):
         pairs = [p for p in os.environ.get("SIGV4_PROXY_KEYS", "").split(",") if p]
         self.keys = dict(k.split(":", 1) for k in pairs)
+        self.keys_file = args.keys_file
+        self.headers_file = args.record_headers
+        self.temporary = {}  # akid -> (secret, token, expires), from keys_file
         self.upstream = args.upstream.rsplit(":", 1)
         self.upstream_key = args.upstream_key
         self.allow_anonymous = args.allow_anonymous
@@ -65,6 +86,7 @@ class State:
         self.lock = threading.Lock()
         self.verified = 0
         self.anonymous = 0
+        self.presigned = 0
         self.rejected = {}
         self.faults_injected = 0
         self.kinds = {}
@@ -77,6 +99,8 @@ class State:
                 self.verified += 1
             elif what == "anonymous":
                 self.anonymous += 1
+            elif what == "presigned":
+                self.presigned += 1
             elif what == "fault":
                 self.faults_injected += 1
             else:
@@ -85,10 +109,41 @@ class State:
                 tmp = self.stats_file + ".tmp"
                 with open(tmp, "w") as f:
                     json.dump({"verified": self.verified, "anonymous": self.anonymous,
+                               "presigned": self.presigned,
                                "rejected": self.rejected,
                                "faults_injected": self.faults_injected,
                                "requests": self.kinds}, f)
                 os.replace(tmp, self.stats_file)
+
+    def record_headers(self, method, path, headers):
+        if not self.headers_file:
+            return
+        kind = "COPY" if "x-amz-copy-source" in headers else request_kind(method, path)
+        skip = {"x-amz-date", "x-amz-content-sha256", "x-amz-security-token"}
+        amz = {k.lower(): v for k, v in headers.items()
+               if k.lower().startswith("x-amz-") and k.lower() not in skip}
+        m = AUTH_RE.match(headers.get("Authorization", "").strip())
+        entry = {"method": method, "kind": kind, "headers": amz,
+                 "signed": m.group(5).split(";") if m else []}
+        with self.lock:
+            with open(self.headers_file, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    def lookup(self, akid):
+        """(secret, token or None, expiry or None) for a key id, or None."""
+        if akid in self.keys:
+            return self.keys[akid], None, None
+        with self.lock:
+            if akid not in self.temporary and self.keys_file:
+                try:
+                    with open(self.keys_file) as f:
+                        for line in f:
+                            c = json.loads(line)
+                            self.temporary[c["akid"]] = (c["secret"], c["token"],
+                                                         c["expires"])
+                except (FileNotFoundError, ValueError):
+                    pass
+            return self.temporary.get(akid)
 
     def take_fault(self, method, path, copy=False):
         if not self.faults_file:
@@ -122,9 +177,74 @@ def s3_error(code, message):
             f"<Message>{message}</Message><RequestId>sigv4-proxy</RequestId></Error>").encode()
 
 
+QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+              "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token")
+
+
+def split_presigned(raw_path):
+    """(path without the query auth, {auth params}) of a presigned URL, or
+    (raw_path, None)."""
+    path, _, query = raw_path.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    auth = {k: v for k, v in pairs if k in QUERY_AUTH}
+    if "X-Amz-Signature" not in auth:
+        return raw_path, None
+    rest = urllib.parse.urlencode([(k, v) for k, v in pairs if k not in QUERY_AUTH],
+                                  quote_via=urllib.parse.quote, safe="-_.~")
+    return path + ("?" + rest if rest else ""), auth
+
+
+def check_key(state, akid, token_sent):
+    """(error or None, secret, expiry) for a key id and the token sent with it."""
+    known = state.lookup(akid)
+    if not known:
+        return (403, "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist"), None, None
+    secret, token, expires = known
+    if token is not None and token_sent != token:
+        return (403, "InvalidToken",
+                "The provided token is malformed or otherwise invalid."), None, None
+    return None, secret, expires
+
+
+def verify_presigned(state, method, stripped, auth, headers):
+    if auth.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or \
+            auth.get("X-Amz-SignedHeaders") != "host":
+        return 400, "AuthorizationQueryParametersError", "bad X-Amz-Algorithm or -SignedHeaders"
+    try:
+        akid, date, region, service, term = auth["X-Amz-Credential"].split("/")
+        expires = int(auth["X-Amz-Expires"])
+        t = datetime.strptime(auth["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=timezone.utc)
+    except (KeyError, ValueError):
+        return 400, "AuthorizationQueryParametersError", "malformed query authentication"
+    if not 1 <= expires <= 604800:
+        return 400, "AuthorizationQueryParametersError", \
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+    bad, secret, exp = check_key(state, akid, auth.get("X-Amz-Security-Token"))
+    if bad:
+        return bad
+    if time.time() > t.timestamp() + expires or (exp is not None and time.time() >= exp):
+        return 403, "AccessDenied", "Request has expired"
+    req = AWSRequest(method=method, url=f"http://{headers['host']}{stripped}",
+                     headers={"host": headers["host"]}, data=b"")
+    req.context["timestamp"] = auth["X-Amz-Date"]
+    signer = S3SigV4QueryAuth(Credentials(akid, secret, auth.get("X-Amz-Security-Token")),
+                              service, region, expires=expires)
+    # add_auth() would sign at the current time: its steps, at X-Amz-Date.
+    signer._modify_request_before_signing(req)
+    expected = signer.signature(signer.string_to_sign(req, signer.canonical_request(req)), req)
+    if not hmac.compare_digest(expected, auth["X-Amz-Signature"]):
+        return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
+    return None
+
+
 def verify(state, method, raw_path, headers, body):
     """Returns None when the request may go on, else (status, code, message)."""
     auth = headers.get("Authorization")
+    stripped, query_auth = split_presigned(raw_path)
+    if not auth and query_auth:
+        return verify_presigned(state, method, stripped, query_auth, headers)
     if not auth:
         if state.allow_anonymous:
             return None
@@ -133,8 +253,11 @@ def verify(state, method, raw_path, headers, body):
     if not m:
         return 400, "AuthorizationHeaderMalformed", "malformed Authorization header"
     akid, date, region, service, signed, signature = m.groups()
-    if akid not in state.keys:
-        return 403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist"
+    bad, secret, expires = check_key(state, akid, headers.get("x-amz-security-token"))
+    if bad:
+        return bad
+    if expires is not None and time.time() >= expires:
+        return 400, "ExpiredToken", "The provided token has expired."
     amz_date = headers.get("x-amz-date", "")
     try:
         t = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
@@ -162,7 +285,7 @@ def verify(state, method, raw_path, headers, body):
     req = AWSRequest(method=method, url=f"http://{headers['host']}{raw_path}",
                      headers=signed_headers, data=b"")
     req.context["timestamp"] = amz_date
-    signer = S3SigV4Auth(Credentials(akid, state.keys[akid],
+    signer = S3SigV4Auth(Credentials(akid, secret,
                                      headers.get("x-amz-security-token")), service, region)
     canonical = signer.canonical_request(req)
     expected = signer.signature(signer.string_to_sign(req, canonical), req)
@@ -235,8 +358,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write(f"rejected {self.command} {self.path}: {code}: {message}\n")
             self.reply(status, s3_error(code, message))
             return
+        stripped, query_auth = split_presigned(self.path)
+        if query_auth and "Authorization" not in self.headers:
+            self.path = stripped
+            state.count("presigned", request_kind(self.command, self.path))
+            self.forward(state, body)
+            return
         kind = request_kind(self.command, self.path) + ("-copy" if copy else "")
         state.count("verified" if "Authorization" in self.headers else "anonymous", kind)
+        state.record_headers(self.command, self.path, self.headers)
         if copy:
             self.part_copy(state)
         else:
@@ -350,6 +480,8 @@ def main():
     ap.add_argument("--allow-anonymous", action="store_true")
     ap.add_argument("--stats")
     ap.add_argument("--faults")
+    ap.add_argument("--keys-file")
+    ap.add_argument("--record-headers")
     args = ap.parse_args()
     host, port = args.listen.rsplit(":", 1)
     srv = Server((host, int(port)), Handler)

@@ -18,6 +18,7 @@
 
 #include "azure_creds.h"
 #include "azure_token.h"
+#include "uri.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -233,7 +234,7 @@ START_TEST(test_schedule)
 {
 	int64_t refresh, usable;
 
-	azure_token_schedule(sched[_i].life, &refresh, &usable);
+	refresh_schedule(sched[_i].life, &refresh, &usable);
 	ck_assert_int_eq(refresh, sched[_i].refresh);
 	ck_assert_int_eq(usable, sched[_i].usable);
 	ck_assert(refresh < usable && usable < sched[_i].life);
@@ -247,12 +248,10 @@ START_TEST(test_form_secret_example)
 	struct buf b;
 
 	buf_init(&b, 4096);
-	ck_assert_int_eq(
-		azure_token_form_add(&b, "client_id", "535fb089-9ff3-47b6-9bfb-4f1264799865"), 0);
-	ck_assert_int_eq(azure_token_form_add(&b, "scope", "https://graph.microsoft.com/.default"),
-			 0);
-	ck_assert_int_eq(azure_token_form_add(&b, "client_secret", "sampleCredentia1s"), 0);
-	ck_assert_int_eq(azure_token_form_add(&b, "grant_type", "client_credentials"), 0);
+	ck_assert_int_eq(uri_form_add(&b, "client_id", "535fb089-9ff3-47b6-9bfb-4f1264799865"), 0);
+	ck_assert_int_eq(uri_form_add(&b, "scope", "https://graph.microsoft.com/.default"), 0);
+	ck_assert_int_eq(uri_form_add(&b, "client_secret", "sampleCredentia1s"), 0);
+	ck_assert_int_eq(uri_form_add(&b, "grant_type", "client_credentials"), 0);
 	ck_assert_str_eq(b.data, "client_id=535fb089-9ff3-47b6-9bfb-4f1264799865"
 				 "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
 				 "&client_secret=sampleCredentia1s&grant_type=client_credentials");
@@ -265,13 +264,11 @@ START_TEST(test_form_assertion_example)
 	struct buf b;
 
 	buf_init(&b, 4096);
-	ck_assert_int_eq(azure_token_form_add(&b, "scope", AZURE_TOKEN_SCOPE), 0);
-	ck_assert_int_eq(
-		azure_token_form_add(&b, "client_assertion_type",
-				     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-		0);
-	ck_assert_int_eq(azure_token_form_add(&b, "client_assertion", "eyJhbGci.eyJ.M8U3bSUKKJDEg"),
+	ck_assert_int_eq(uri_form_add(&b, "scope", AZURE_TOKEN_SCOPE), 0);
+	ck_assert_int_eq(uri_form_add(&b, "client_assertion_type",
+				      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
 			 0);
+	ck_assert_int_eq(uri_form_add(&b, "client_assertion", "eyJhbGci.eyJ.M8U3bSUKKJDEg"), 0);
 	ck_assert_str_eq(b.data, "scope=https%3A%2F%2Fstorage.azure.com%2F.default"
 				 "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-"
 				 "assertion-type%3Ajwt-bearer"
@@ -287,9 +284,8 @@ START_TEST(test_form_special)
 	buf_init(&b, 4096);
 	/* Secrets made by the portal hold '~' '.' '_' '-'; others may hold
 	 * anything: every byte outside the unreserved set is escaped. */
-	ck_assert_int_eq(azure_token_form_add(&b, "client_secret", "a~b.c_d-e f+g&h=i%j/k\xc3\xa9"),
-			 0);
-	ck_assert_int_eq(azure_token_form_add(&b, "empty", ""), 0);
+	ck_assert_int_eq(uri_form_add(&b, "client_secret", "a~b.c_d-e f+g&h=i%j/k\xc3\xa9"), 0);
+	ck_assert_int_eq(uri_form_add(&b, "empty", ""), 0);
 	ck_assert_str_eq(b.data, "client_secret=a~b.c_d-e%20f%2Bg%26h%3Di%25j%2Fk%C3%A9&empty=");
 	buf_free(&b);
 }
@@ -354,7 +350,9 @@ static int fake_fetch(void *ctx, char **token, int64_t *lifetime_s, char **why)
 	return 0;
 }
 
-static const struct azure_token_source_ops fake_ops = {
+static const struct refresh_names fake_names = {"Entra ID token", "a Microsoft Entra ID token"};
+
+static const struct refresh_source_ops fake_ops = {
 	.fetch = fake_fetch,
 	.now_ms = fake_now,
 	.destroy = NULL,
@@ -362,23 +360,23 @@ static const struct azure_token_source_ops fake_ops = {
 
 static struct fake fk;
 
-static struct azure_token *fake_provider(int64_t life_s)
+static struct refresh *fake_provider(int64_t life_s)
 {
 	memset(&fk, 0, sizeof(fk));
 	pthread_mutex_init(&fk.lock, NULL);
 	fk.now = 1000000;
 	fk.life_s = life_s;
-	return azure_token_create_source(&fake_ops, &fk, "fake");
+	return refresh_create(&fake_ops, &fk, "fake", &fake_names);
 }
 
 /* The token get() hands out now ("" on error), and its generation. */
-static int get(struct azure_token *t, char *out, size_t len, uint64_t *gen)
+static int get(struct refresh *t, char *out, size_t len, uint64_t *gen)
 {
 	struct buf b;
 	int rc;
 
 	buf_init(&b, 4096);
-	rc = azure_token_get(t, &b, gen);
+	rc = refresh_get(t, &b, gen);
 	snprintf(out, len, "%s", rc || !b.data ? "" : b.data);
 	buf_free(&b);
 	return rc;
@@ -386,11 +384,11 @@ static int get(struct azure_token *t, char *out, size_t len, uint64_t *gen)
 
 START_TEST(test_provider_refresh_ahead)
 {
-	struct azure_token *t = fake_provider(3600);
+	struct refresh *t = fake_provider(3600);
 	char tok[64], *why = NULL;
 	uint64_t gen, gen1;
 
-	ck_assert_int_eq(azure_token_start(t, &why), 0);
+	ck_assert_int_eq(refresh_start(t, &why), 0);
 	ck_assert_int_eq(fk.fetches, 1);
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen1), 0);
 	ck_assert_str_eq(tok, "token-1");
@@ -408,17 +406,17 @@ START_TEST(test_provider_refresh_ahead)
 	ck_assert(gen != gen1);
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen), 0);
 	ck_assert_int_eq(fk.fetches, 2);
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 END_TEST
 
 START_TEST(test_provider_failed_refresh_keeps_token)
 {
-	struct azure_token *t = fake_provider(3600);
+	struct refresh *t = fake_provider(3600);
 	char tok[64], *why = NULL;
 	uint64_t gen;
 
-	ck_assert_int_eq(azure_token_start(t, &why), 0);
+	ck_assert_int_eq(refresh_start(t, &why), 0);
 	fake_set(&fk, 1000000 + 3300000);
 	fk.fail = 2;
 	/* The refresh fails: the current token is still good, and used. */
@@ -440,17 +438,17 @@ START_TEST(test_provider_failed_refresh_keeps_token)
 	fake_set(&fk, 1000000 + 3303000);
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen), 0);
 	ck_assert_str_eq(tok, "token-4");
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 END_TEST
 
 START_TEST(test_provider_expired_fails_fast)
 {
-	struct azure_token *t = fake_provider(3600);
+	struct refresh *t = fake_provider(3600);
 	char tok[64], *why = NULL;
 	uint64_t gen;
 
-	ck_assert_int_eq(azure_token_start(t, &why), 0);
+	ck_assert_int_eq(refresh_start(t, &why), 0);
 	/* Past the last minute: the token is not sent any more. */
 	fake_set(&fk, 1000000 + 3540000);
 	fk.fail = 1;
@@ -463,48 +461,48 @@ START_TEST(test_provider_expired_fails_fast)
 	fake_set(&fk, 1000000 + 3541000);
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen), 0);
 	ck_assert_str_eq(tok, "token-3");
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 END_TEST
 
 START_TEST(test_provider_refused)
 {
-	struct azure_token *t = fake_provider(3600);
+	struct refresh *t = fake_provider(3600);
 	char tok[64], *why = NULL;
 	uint64_t gen1, gen2, gen;
 
-	ck_assert_int_eq(azure_token_start(t, &why), 0);
+	ck_assert_int_eq(refresh_start(t, &why), 0);
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen1), 0);
-	azure_token_refused(t, gen1);
-	azure_token_refused(t, gen1); /* many requests refused at once */
+	refresh_refused(t, gen1);
+	refresh_refused(t, gen1); /* many requests refused at once */
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen2), 0);
 	ck_assert_str_eq(tok, "token-2");
 	ck_assert_int_eq(fk.fetches, 2);
 	/* A late report about the old token changes nothing. */
-	azure_token_refused(t, gen1);
+	refresh_refused(t, gen1);
 	ck_assert_int_eq(get(t, tok, sizeof(tok), &gen), 0);
 	ck_assert_str_eq(tok, "token-2");
 	ck_assert(gen == gen2);
 	ck_assert_int_eq(fk.fetches, 2);
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 END_TEST
 
 START_TEST(test_provider_start_message)
 {
-	struct azure_token *t = fake_provider(3600);
+	struct refresh *t = fake_provider(3600);
 	char *why = NULL;
 
 	fk.fail = 1;
-	ck_assert_int_eq(azure_token_start(t, &why), -EACCES);
+	ck_assert_int_eq(refresh_start(t, &why), -EACCES);
 	ck_assert_str_eq(why, "cannot get a Microsoft Entra ID token by fake: boom");
 	free(why);
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 END_TEST
 
 struct racer {
-	struct azure_token *t;
+	struct refresh *t;
 	char tok[64];
 	int rc;
 };
@@ -521,13 +519,13 @@ static void *race(void *arg)
 /* Sixteen threads need a token at once: one fetch, by one thread. */
 static void run_race(int64_t now, const char *want_any, int want_fetches)
 {
-	struct azure_token *t = fake_provider(3600);
+	struct refresh *t = fake_provider(3600);
 	struct racer r[16];
 	pthread_t th[16];
 	char *why = NULL;
 	int i;
 
-	ck_assert_int_eq(azure_token_start(t, &why), 0);
+	ck_assert_int_eq(refresh_start(t, &why), 0);
 	fake_set(&fk, now);
 	fk.delay_us = 100000;
 	for (i = 0; i < 16; i++) {
@@ -544,7 +542,7 @@ static void run_race(int64_t now, const char *want_any, int want_fetches)
 	}
 	ck_assert_int_eq(fk.fetches, want_fetches);
 	ck_assert_int_eq(fk.max_in_fetch, 1);
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 
 START_TEST(test_provider_one_fetch_when_expired)
@@ -603,7 +601,7 @@ static const struct {
 
 START_TEST(test_create)
 {
-	struct azure_token *t;
+	struct refresh *t;
 	char *why = NULL;
 
 	t = azure_token_create(&confs[_i].conf, &why);
@@ -615,7 +613,7 @@ START_TEST(test_create)
 		ck_assert_ptr_null(why);
 	}
 	free(why);
-	azure_token_destroy(t);
+	refresh_destroy(t);
 }
 END_TEST
 
@@ -625,16 +623,16 @@ START_TEST(test_what)
 				     .client_id = "cid",
 				     .tenant_id = "tid",
 				     .token_file = "/f"};
-	struct azure_token *t;
+	struct refresh *t;
 	char *why = NULL;
 
 	t = azure_token_create(&c, &why);
-	ck_assert_str_eq(azure_token_what(t), "workload identity (client id cid, tenant tid)");
-	azure_token_destroy(t);
+	ck_assert_str_eq(refresh_what(t), "workload identity (client id cid, tenant tid)");
+	refresh_destroy(t);
 	c = (struct azure_token_conf){.kind = AZURE_TOKEN_MANAGED_IDENTITY};
 	t = azure_token_create(&c, &why);
-	ck_assert_str_eq(azure_token_what(t), "managed identity (system-assigned)");
-	azure_token_destroy(t);
+	ck_assert_str_eq(refresh_what(t), "managed identity (system-assigned)");
+	refresh_destroy(t);
 }
 END_TEST
 

@@ -1,4 +1,5 @@
-/* Credential sources and their order, on files in a scratch HOME. */
+/* The static credential sources and their order in the chain
+ * (aws_creds_resolve), on files in a scratch HOME. */
 #include <check.h>
 
 #include "check_main.h"
@@ -9,11 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws_creds.h"
 #include "creds.h"
 
 static char home[64];
 static struct creds c;
 static char *why;
+static char *what;
 
 static void write_file(const char *rel, const char *text, mode_t mode)
 {
@@ -43,8 +46,15 @@ static void setup(void)
 	unsetenv("AWS_PROFILE");
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	unsetenv("AWS_CONFIG_FILE");
+	unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+	unsetenv("AWS_ROLE_ARN");
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	/* Whatever machine runs this, IMDS is not asked. */
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 	memset(&c, 0, sizeof(c));
 	why = NULL;
+	what = NULL;
 }
 
 static void teardown(void)
@@ -53,25 +63,35 @@ static void teardown(void)
 
 	creds_clear(&c);
 	free(why);
+	free(what);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", home);
 	ck_assert_int_eq(system(cmd), 0);
 }
 
 static int resolve(const char *passwd_file, const char *profile)
 {
-	struct creds_conf conf = {.passwd_file = passwd_file, .profile = profile, .bucket = "bkt"};
+	struct aws_creds_conf conf = {
+		.passwd_file = passwd_file, .profile = profile, .bucket = "bkt"};
+	struct refresh *p = NULL;
+	uint64_t gen;
+	int rc;
 
 	creds_clear(&c);
 	free(why);
-	why = NULL;
-	return creds_resolve(&conf, &c, &why);
+	free(what);
+	why = what = NULL;
+	rc = aws_creds_resolve(&conf, &p, &what, &why);
+	if (!rc && p)
+		rc = aws_creds_get(p, &c, &gen);
+	refresh_destroy(p);
+	return rc;
 }
 
 START_TEST(test_anonymous_when_nothing)
 {
 	ck_assert_int_eq(resolve(NULL, NULL), 0);
 	ck_assert_ptr_null(c.access_key);
-	ck_assert_str_eq(c.source, "none (anonymous access)");
+	ck_assert_str_eq(what, "none (anonymous access)");
 }
 END_TEST
 
@@ -88,7 +108,7 @@ START_TEST(test_environment)
 	ck_assert_str_eq(c.access_key, "AKENV");
 	ck_assert_str_eq(c.secret_key, "SKENV");
 	ck_assert_str_eq(c.session_token, "TOKENV");
-	ck_assert_str_eq(c.source, "environment");
+	ck_assert_str_eq(what, "environment");
 
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	ck_assert_int_eq(resolve(NULL, NULL), -EINVAL);
@@ -120,8 +140,25 @@ START_TEST(test_default_profile_and_config)
 	ck_assert_ptr_null(c.session_token);
 
 	setenv("AWS_PROFILE", "missing", 1);
-	ck_assert_int_eq(resolve(NULL, NULL), -ENOENT);
+	ck_assert_int_eq(resolve(NULL, NULL), -EINVAL);
 	ck_assert_str_eq(why, "profile 'missing' (AWS_PROFILE) not found in the AWS config files");
+}
+END_TEST
+
+/* A default profile of settings only does not stop the chain. */
+START_TEST(test_profile_without_credentials)
+{
+	write_file(".aws/config", "[default]\nregion = eu-west-1\n", 0644);
+	ck_assert_int_eq(resolve(NULL, NULL), 0);
+	ck_assert_str_eq(what, "none (anonymous access)");
+	write_file(".passwd-s3fs", "AKS3FS:SKS3FS\n", 0600);
+	ck_assert_int_eq(resolve(NULL, NULL), 0);
+	ck_assert_str_eq(c.access_key, "AKS3FS");
+	/* Named, it must have some. */
+	setenv("AWS_PROFILE", "default", 1);
+	ck_assert_int_eq(resolve(NULL, NULL), -EINVAL);
+	ck_assert_str_eq(why, "profile 'default' has no aws_access_key_id and "
+			      "aws_secret_access_key, role_arn or credential_process");
 }
 END_TEST
 
@@ -142,8 +179,9 @@ START_TEST(test_explicit_profile_and_env_files)
 	ck_assert_str_eq(c.access_key, "AK1");
 	ck_assert_str_eq(c.secret_key, "SK1");
 	ck_assert_int_eq(resolve(NULL, "half"), -EINVAL);
-	ck_assert_str_eq(why, "profile 'half' has no aws_access_key_id and aws_secret_access_key");
-	ck_assert_int_eq(resolve(NULL, "nope"), -ENOENT);
+	ck_assert_str_eq(why, "profile 'half' has no aws_access_key_id and aws_secret_access_key, "
+			      "role_arn or credential_process");
+	ck_assert_int_eq(resolve(NULL, "nope"), -EINVAL);
 	ck_assert_str_eq(why, "profile 'nope' not found in the AWS config files");
 }
 END_TEST
@@ -159,7 +197,8 @@ START_TEST(test_passwd_file)
 	ck_assert_int_eq(resolve(path, NULL), 0);
 	ck_assert_str_eq(c.access_key, "AKB"); /* the bucket's line wins */
 	ck_assert_str_eq(c.secret_key, "SKB");
-	ck_assert_str_eq(c.source, "password file");
+	snprintf(msg, sizeof(msg), "password file %s", path);
+	ck_assert_str_eq(what, msg);
 
 	write_file("pw", "other:AKO:SKO\nAKBARE:SKBARE\n", 0600);
 	ck_assert_int_eq(resolve(path, NULL), 0);
@@ -175,7 +214,7 @@ START_TEST(test_passwd_file)
 	ck_assert_int_eq(resolve(path, NULL), -EINVAL);
 
 	snprintf(path, sizeof(path), "%s/absent", home);
-	ck_assert_int_eq(resolve(path, NULL), -ENOENT);
+	ck_assert_int_eq(resolve(path, NULL), -EINVAL);
 	snprintf(msg, sizeof(msg), "password file %s does not exist", path);
 	ck_assert_str_eq(why, msg);
 }
@@ -214,6 +253,7 @@ int main(void)
 	tcase_add_test(tc, test_anonymous_when_nothing);
 	tcase_add_test(tc, test_environment);
 	tcase_add_test(tc, test_default_profile_and_config);
+	tcase_add_test(tc, test_profile_without_credentials);
 	tcase_add_test(tc, test_explicit_profile_and_env_files);
 	tcase_add_test(tc, test_passwd_file);
 	tcase_add_test(tc, test_home_passwd_s3fs_after_profiles);

@@ -161,6 +161,16 @@ START_TEST(test_numbers_and_sizes)
 	ck_assert_int_eq(options_parse_size("12Q", &sz), -EINVAL);
 	ck_assert_int_eq(options_parse_size("-1", &sz), -EINVAL);
 	ck_assert_int_eq(options_parse_size("99999999999999T", &sz), -EINVAL);
+	ck_assert_int_eq(options_parse_duration("3600", 86400, &sz), 0);
+	ck_assert_int_eq(sz, 3600);
+	ck_assert_int_eq(options_parse_duration("15m", 86400, &sz), 0);
+	ck_assert_int_eq(sz, 900);
+	ck_assert_int_eq(options_parse_duration("7d", 7 * 86400, &sz), 0);
+	ck_assert_int_eq(sz, 604800);
+	ck_assert_int_eq(options_parse_duration("8d", 7 * 86400, &sz), -EINVAL);
+	ck_assert_int_eq(options_parse_duration("0s", 86400, &sz), -EINVAL);
+	ck_assert_int_eq(options_parse_duration("1hh", 86400, &sz), -EINVAL);
+	ck_assert_int_eq(options_parse_duration("1w", 86400, &sz), -EINVAL);
 
 	ck_assert_int_eq(
 		parse("s3://bkt", "/tmp", "-o", "part_size=8M,retries=0,upload_threads=8", NULL),

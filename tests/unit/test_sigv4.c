@@ -207,6 +207,47 @@ START_TEST(test_helpers)
 }
 END_TEST
 
+/* "Authenticating Requests: Using Query Parameters (AWS Signature Version
+ * 4)", the example: a GET of examplebucket/test.txt valid for 86400 s. */
+START_TEST(test_presigned_url_example)
+{
+	struct sigv4_presign p = {.method = "GET",
+				  .host = "examplebucket.s3.amazonaws.com",
+				  .path = "/test.txt",
+				  .region = "us-east-1",
+				  .service = "s3",
+				  .amz_date = "20130524T000000Z",
+				  .expires = 86400,
+				  .access_key = "AKIAIOSFODNN7EXAMPLE",
+				  .secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
+	struct buf q;
+
+	buf_init(&q, 8192);
+	ck_assert_int_eq(sigv4_presign(&p, &q), 0);
+	ck_assert_str_eq(
+		q.data,
+		"X-Amz-Algorithm=AWS4-HMAC-SHA256"
+		"&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+		"&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+		"&X-Amz-Signature="
+		"aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+	/* A session token is part of what is signed. */
+	buf_reset(&q);
+	p.session_token = "tok/en=";
+	ck_assert_int_eq(sigv4_presign(&p, &q), 0);
+	ck_assert_ptr_nonnull(strstr(q.data, "&X-Amz-Security-Token=tok%2Fen%3D&"));
+	ck_assert_ptr_null(
+		strstr(q.data, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d1577"));
+	/* Seven days at most, as S3 takes them. */
+	buf_reset(&q);
+	p.expires = SIGV4_PRESIGN_MAX + 1;
+	ck_assert_int_eq(sigv4_presign(&p, &q), -EINVAL);
+	p.expires = 0;
+	ck_assert_int_eq(sigv4_presign(&p, &q), -EINVAL);
+	buf_free(&q);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("sigv4");
@@ -219,6 +260,7 @@ int main(void)
 	tcase_add_test(tc, test_canonical_details);
 	tcase_add_test(tc, test_invalid);
 	tcase_add_test(tc, test_helpers);
+	tcase_add_test(tc, test_presigned_url_example);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
