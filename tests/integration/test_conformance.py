@@ -312,17 +312,17 @@ def test_fsync_of_files_and_directories(mnt, store):
 
 
 @pytest.mark.skipif(not shutil.which("fio"), reason="fio is not installed")
-def test_fio_verify_under_concurrency(mnt, store):
+def test_fio_verify_under_concurrency(mnt, store, tmp_path):
     """Four jobs write files with checksummed blocks, at random and in
     order, then read them back through the mount and check every block;
     then the bucket's copies are checked too."""
     out = subprocess.run(
         ["fio", f"--directory={mnt.path}", "--ioengine=psync", "--do_verify=1",
-         "--verify_fatal=1", "--group_reporting",
+         "--verify_fatal=1", "--verify_state_save=0", "--group_reporting",
          "--name=v", "--numjobs=4", "--size=3m", "--bs=64k", "--rw=randwrite",
          "--verify=crc32c",
          "--name=s", "--numjobs=2", "--size=6m", "--bs=1m", "--rw=write", "--verify=md5"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "verify" not in out.stderr.lower(), out.stderr
     files = sorted(os.listdir(mnt.path))
