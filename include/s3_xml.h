@@ -27,6 +27,11 @@ int s3_xml_parse_upload_id(const char *xml, size_t len, char **upload_id);
  * (as returned by UploadPart, quotes included). */
 int s3_xml_build_complete(struct buf *out, const char *const *etags, size_t n);
 
+/* The ETag S3 gives the object that completing these parts makes: the
+ * MD5 of the parts' binary MD5s, then "-n", quoted. -EINVAL if an ETag is
+ * not a quoted or bare hex MD5. */
+int s3_multipart_etag(const char *const *etags, size_t n, char out[48]);
+
 /* Delete (Quiet) body for DeleteObjects; keys are XML-escaped. */
 int s3_xml_build_delete(struct buf *out, const char *const *keys, size_t n);
 

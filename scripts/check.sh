@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run every test: unit tests and integration tests (real s3rver, real FUSE
-# mounts) on a normal build and on an ASan+UBSan build, plus format checks.
+# mounts) on a normal build and on an ASan+UBSan build, a TSan stress test,
+# a valgrind mount, short fuzzing runs, plus format checks.
 # Usage: scripts/check.sh            (from the repository root, as root)
 set -eu
 cd "$(dirname "$0")/.."
@@ -40,6 +41,20 @@ for variant in build build-asan; do
 	step "$variant: integration tests"
 	tests/integration/run.sh "$PWD/$variant/bucketfs" || status=1
 done
+
+step "tsan: multithreaded cache stress test"
+if [ ! -f build-tsan/build.ninja ]; then
+	meson setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug >/dev/null
+fi
+ninja -C build-tsan tests/test_stress >/dev/null
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --no-rebuild --print-errorlogs stress ||
+	status=1
+
+step "valgrind: mount and copy, no leaks"
+tests/valgrind/mount_copy.sh "$PWD/build/bucketfs" || status=1
+
+step "fuzz: each libFuzzer target for ${FUZZ_SECONDS:-20} s"
+fuzz/run.sh || status=1
 
 step "packages (.deb, RPM, systemd unit)"
 tests/packaging/test_packages.sh || status=1

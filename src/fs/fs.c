@@ -179,12 +179,23 @@ static void fs_meta_of(const struct inode *i, struct store_meta *m)
 	}
 }
 
+/* An entry came or went: the directory's times move, as on a local disk.
+ * Called with fs->lock held. */
+static void fs_dir_changed(struct inode *d)
+{
+	d->mtime = d->ctime = fs_now();
+}
+
 static void fs_apply_remote(struct inode *i, const struct fs_remote *r)
 {
 	i->mode = r->mode;
 	i->size = r->size;
-	i->mtime = r->mtime;
-	i->ctime = r->mtime;
+	/* A directory's time in the store is its marker's, written once:
+	 * changes to its entries made here are later. */
+	if (!S_ISDIR(i->mode) || r->mtime.tv_sec > i->mtime.tv_sec) {
+		i->mtime = r->mtime;
+		i->ctime = r->mtime;
+	}
 	i->has_owner = r->has_owner;
 	i->uid = r->uid;
 	i->gid = r->gid;
@@ -418,6 +429,14 @@ static int fs_child_key(struct fs *fs, struct inode *parent, const char *name, s
 	return rc;
 }
 
+/* Whether the inode's attributes are newer than the store's: created
+ * here, open, or kept with changes not yet uploaded. Called with fs->lock
+ * held. */
+static bool fs_ours_newer(const struct inode *i)
+{
+	return i->local || i->open_count || (i->file && cache_file_dirty(i->file));
+}
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -439,7 +458,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		goto out_unlock;
 	}
 	i = inode_find(&fs->table, p, name);
-	if (i && (i->local || i->open_count)) {
+	if (i && fs_ours_newer(i)) {
 		/* Ours is newer than the store's. */
 		i->nlookup++;
 		fs_entry_of(fs, i, &e);
@@ -469,7 +488,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = p ? -ENOMEM : -ENOENT;
 		goto out_unlock;
 	}
-	if (!i->local && !i->open_count)
+	if (!fs_ours_newer(i))
 		fs_apply_remote(i, &r);
 	i->nlookup++;
 	fs_entry_of(fs, i, &e);
@@ -543,7 +562,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* Refresh a closed file's attributes once the kernel's copy expired,
 	 * so changes made by other clients show. */
-	if (!S_ISDIR(i->mode) && !i->local && !i->open_count && !i->unlinked &&
+	if (!S_ISDIR(i->mode) && !fs_ours_newer(i) && !i->unlinked &&
 	    time(NULL) - i->attr_time >= (time_t)fs->conf.stat_ttl) {
 		rc = inode_key(i, fs->prefix, &key);
 		pthread_mutex_unlock(&fs->lock);
@@ -555,7 +574,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			rc = -ENOENT;
 		if (rc)
 			goto out_unlock;
-		if (!i->local && !i->open_count && !i->unlinked)
+		if (!fs_ours_newer(i) && !i->unlinked)
 			fs_apply_remote(i, &r);
 	}
 	fs_stat_of(fs, i, &st);
@@ -572,7 +591,7 @@ out_unlock:
 static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 {
 	struct store_meta meta;
-	struct cache_file *f;
+	struct cache_file *f, *kept = NULL;
 	struct inode *i;
 	struct buf key;
 	bool meta_only, uploaded = false;
@@ -612,8 +631,16 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 			i->meta_dirty = false;
 			i->attr_time = time(NULL);
 			i->etag[0] = '\0'; /* a new version; its ETag comes with the next HEAD */
+			if (!i->open_count && i->file == f) {
+				/* A kept file, sent at last: the store has it. */
+				i->file = NULL;
+				inode_maybe_free(&fs->table, i);
+				kept = f;
+			}
 		}
 		pthread_mutex_unlock(&fs->lock);
+		if (kept)
+			cache_file_close(kept, key.data);
 		/* Now in the store: a listing taken before is told. */
 		fs_listing_change(fs, key.data, S_IFREG, true);
 	}
@@ -732,11 +759,20 @@ static void fs_release_file(struct fs *fs, fuse_ino_t ino)
 	i = inode_get(&fs->table, ino);
 	if (i && i->open_count && --i->open_count == 0) {
 		f = i->file;
-		i->file = NULL;
 		inode_key(i, fs->prefix, &key);
-		if (i->unlinked && f)
-			cache_file_discard(f);
-		inode_maybe_free(&fs->table, i);
+		if (f && !i->unlinked && cache_file_dirty(f)) {
+			/* The upload failed: the staged data stays the file's
+			 * content, in the mount, until a flush sends it. */
+			log_warn("'%s' stays in the mount with changes not uploaded; the "
+				 "next close, fsync or unmount sends them",
+				 key.data ? key.data : "");
+			f = NULL;
+		} else {
+			i->file = NULL;
+			if (i->unlinked && f)
+				cache_file_discard(f);
+			inode_maybe_free(&fs->table, i);
+		}
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (f)
@@ -814,6 +850,7 @@ static void fs_create_file(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	i->file = f;
 	i->open_count++;
 	i->nlookup++;
+	fs_dir_changed(p);
 	fs_entry_of(fs, i, &e);
 	pthread_mutex_unlock(&fs->lock);
 	fs_listing_change(fs, key.data, S_IFREG, true);
@@ -1112,6 +1149,7 @@ static void fs_reply_new(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const
 	i->attr_time = time(NULL);
 	i->unlinked = false;
 	i->nlookup++;
+	fs_dir_changed(p);
 	fs_entry_of(fs, i, &e);
 	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_entry(req, &e);
@@ -1310,6 +1348,12 @@ static void fs_gone(struct fs *fs, struct inode *i)
 	inode_unhash(&fs->table, i);
 	if (i->file)
 		cache_file_discard(i->file);
+	if (i->file && !i->open_count) {
+		/* A kept file: nothing is left to send. Closing a discarded
+		 * file only closes and removes its staging file. */
+		cache_file_close(i->file, "");
+		i->file = NULL;
+	}
 	inode_maybe_free(&fs->table, i);
 }
 
@@ -1368,7 +1412,7 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 		fs_gone(fs, i);
 	p = inode_get(&fs->table, parent);
 	if (p)
-		p->mtime = p->ctime = fs_now();
+		fs_dir_changed(p);
 	pthread_mutex_unlock(&fs->lock);
 out:
 	buf_free(&key);
@@ -1627,6 +1671,10 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	src = inode_get(&fs->table, src_ino);
 	np = inode_get(&fs->table, newparent);
 	if (src && np) {
+		p = inode_get(&fs->table, parent);
+		if (p)
+			fs_dir_changed(p);
+		fs_dir_changed(np);
 		rc = inode_move(&fs->table, src, np, newname);
 		src->ctime = fs_now();
 	}

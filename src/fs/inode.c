@@ -137,7 +137,8 @@ int inode_move(struct inode_table *t, struct inode *i, struct inode *parent, con
 
 void inode_maybe_free(struct inode_table *t, struct inode *i)
 {
-	while (i && i != t->root && i->nlookup == 0 && i->open_count == 0 && i->children == 0) {
+	while (i && i != t->root && i->nlookup == 0 && i->open_count == 0 && i->children == 0 &&
+	       !i->file) {
 		struct inode *parent = i->parent;
 
 		inode_unhash(t, i);

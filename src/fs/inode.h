@@ -43,7 +43,9 @@ struct inode {
 	bool unlinked;	 /* removed from the namespace, may still be open */
 	bool meta_dirty; /* mode/owner/times changed, not yet in the store */
 	unsigned int open_count;
-	struct cache_file *file; /* while open_count > 0 */
+	/* While open_count > 0; and, closed, while changes whose upload
+	 * failed wait in it for the next flush (a "kept" file). */
+	struct cache_file *file;
 
 	UT_hash_handle hh;	/* by ino */
 	UT_hash_handle hh_name; /* by hkey */

@@ -941,6 +941,25 @@ static void s3_upload_free(struct store_upload *u)
 	free(u);
 }
 
+/*
+ * A completion that failed after its retries may have worked on an
+ * earlier try whose answer was lost: the retry then finds no such upload
+ * (or, from s3rver, an internal error). The object is ours if its ETag is
+ * the one S3 gives a multipart object: the MD5 of the parts' MD5s, "-N".
+ */
+static bool s3_upload_completed_before(struct store *s, struct store_upload *u,
+				       unsigned int n_parts)
+{
+	struct store_obj obj;
+	char want[48];
+
+	if (s3_multipart_etag((const char *const *)u->etags, n_parts, want) ||
+	    s3_head(s, u->key, &obj) || strcmp(obj.etag, want))
+		return false;
+	log_info("S3 multipart '%s': completed by an earlier try whose answer was lost", u->key);
+	return true;
+}
+
 static int s3_upload_complete(struct store *s, struct store_upload *u, unsigned int n_parts)
 {
 	struct http_request req = {.retries = -1, .has_body = true, .read_body = http_mem_read};
@@ -973,12 +992,14 @@ static int s3_upload_complete(struct store *s, struct store_upload *u, unsigned 
 	req.body_ctx = &mem;
 	req.body_len = body.len;
 	rc = s3_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	/* Like CopyObject, completion can fail inside a 200. */
-	if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
-		rc = s3_error("COMPLETE-MULTIPART", u->key, &resp);
-	http_response_free(&resp);
+	if (!rc) {
+		/* Like CopyObject, completion can fail inside a 200. */
+		if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+			rc = s3_error("COMPLETE-MULTIPART", u->key, &resp);
+		http_response_free(&resp);
+	}
+	if ((rc == -ENOENT || rc == -EIO) && s3_upload_completed_before(s, u, n_parts))
+		rc = 0;
 out:
 	s3_call_free(&call);
 out_body:

@@ -10,11 +10,14 @@
 #include <limits.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <openssl/evp.h>
+#include <openssl/md5.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "uri.h"
 #include "xml_util.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -259,6 +262,49 @@ int s3_xml_build_complete(struct buf *out, const char *const *etags, size_t n)
 	if (!rc)
 		rc = buf_puts(out, "</CompleteMultipartUpload>");
 	return rc;
+}
+
+/* A part's ETag ("hex" or hex) as the 16 bytes of its MD5. */
+static int etag_md5(const char *etag, unsigned char md[MD5_DIGEST_LENGTH])
+{
+	bool quoted = etag[0] == '"';
+	const char *hex = etag + quoted;
+
+	for (int k = 0; k < MD5_DIGEST_LENGTH; k++) {
+		int hi = uri_hexval(hex[2 * k]), lo = hi < 0 ? -1 : uri_hexval(hex[2 * k + 1]);
+
+		if (lo < 0)
+			return -EINVAL;
+		md[k] = (unsigned char)(hi << 4 | lo);
+	}
+	hex += 2 * MD5_DIGEST_LENGTH;
+	return strcmp(hex, quoted ? "\"" : "") ? -EINVAL : 0;
+}
+
+int s3_multipart_etag(const char *const *etags, size_t n, char out[48])
+{
+	unsigned char md[MD5_DIGEST_LENGTH], part[MD5_DIGEST_LENGTH];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int mdlen = 0;
+	int rc = 0;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL))
+		rc = -ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = etags[i] ? etag_md5(etags[i], part) : -EINVAL;
+		if (!rc && !EVP_DigestUpdate(ctx, part, sizeof(part)))
+			rc = -ENOMEM;
+	}
+	if (!rc && !EVP_DigestFinal_ex(ctx, md, &mdlen))
+		rc = -ENOMEM;
+	EVP_MD_CTX_free(ctx);
+	if (rc)
+		return rc;
+	out[0] = '"';
+	for (unsigned int k = 0; k < mdlen; k++)
+		snprintf(out + 1 + 2 * k, 3, "%02x", md[k]);
+	snprintf(out + 1 + 2 * mdlen, 48 - 1 - 2 * mdlen, "-%zu\"", n);
+	return 0;
 }
 
 int s3_xml_build_delete(struct buf *out, const char *const *keys, size_t n)

@@ -24,7 +24,7 @@ int uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
 	return rc;
 }
 
-static int hexval(char c)
+int uri_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -40,8 +40,8 @@ void uri_decode(char *s, bool plus_is_space)
 	char *w = s;
 
 	for (; *s; s++) {
-		if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			*w++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+		if (*s == '%' && uri_hexval(s[1]) >= 0 && uri_hexval(s[2]) >= 0) {
+			*w++ = (char)(uri_hexval(s[1]) * 16 + uri_hexval(s[2]));
 			s += 2;
 		} else if (*s == '+' && plus_is_space) {
 			*w++ = ' ';

@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -18,6 +19,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROXY = os.path.join(ROOT, "tests", "tools", "sigv4_proxy.py")
+FAULT_PROXY = os.path.join(ROOT, "tests", "tools", "fault_proxy.py")
 AZBLOB = os.path.join(ROOT, "tests", "tools", "azblob.js")
 NPM_DIR = os.environ.get("BUCKETFS_NPM_DIR", "/opt/bucketfs-test/npm")
 # azurite's documented development account.
@@ -67,10 +69,11 @@ class S3Server:
         # s3rver makes continuation tokens with DES, which OpenSSL 3 keeps in
         # its legacy provider: without it every truncated listing is a 500.
         env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
-        self.proc = subprocess.Popen(
-            [exe, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port), "--silent"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.argv = [exe, "-d", self.dir, "-a", "127.0.0.1", "-p", str(self.port), "--silent"]
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
         wait_port(self.port, self.proc, "s3rver")
+        self.env = env
         self.stats_file = os.path.join(workdir, "proxy-stats.json")
         self.faults_file = os.path.join(workdir, "proxy-faults.json")
         # Temporary credentials the AWS stand-ins hand out (aws_stub.py).
@@ -93,6 +96,17 @@ class S3Server:
             raise RuntimeError("sigv4 proxy did not start")
         self.proxy_port = int(line[1])
         self.endpoint = f"http://127.0.0.1:{self.proxy_port}"
+
+    def kill_s3rver(self):
+        """The server goes away at once, as a crash would take it."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def start_s3rver(self):
+        """s3rver again, on its port, with the data it kept on disk."""
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        wait_port(self.port, self.proc, "s3rver")
 
     def stop_proxy(self):
         self.proxy.terminate()
@@ -250,6 +264,82 @@ class AzureStore:
     def mount_args(self):
         return (f"az://{self.name}", [f"endpoint={self.az.endpoint}"],
                 {"AZURE_STORAGE_ACCOUNT": AZ_ACCOUNT, "AZURE_STORAGE_KEY": AZ_KEY})
+
+
+class FaultProxy:
+    """tests/tools/fault_proxy.py in front of a store's endpoint (the SigV4
+    proxy's for S3, azurite's for Azure), and the store seen through it:
+    mount_args point bucketfs at the fault proxy, everything else is the
+    store's own (its independent client bypasses the faults)."""
+
+    def __init__(self, store, log_path):
+        self.store = store
+        self.upstream = (store.server.proxy_port if store.backend == "s3" else store.az.port)
+        self.log = open(log_path, "a")
+        self.port = 0
+        self.proc = None
+        self.start()
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def start(self):
+        """Start listening, on the port it had before if it had one."""
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", FAULT_PROXY, "--listen", f"127.0.0.1:{self.port}",
+             "--upstream", f"127.0.0.1:{self.upstream}"],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "ready":
+            raise RuntimeError("fault proxy did not start")
+        self.port = int(line[1])
+
+    def stop(self):
+        """Go away entirely: connections are refused until start()."""
+        self.proc.terminate()
+        self.proc.wait()
+
+    def control(self, method, rules=None):
+        body = json.dumps(rules).encode() if rules is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/__faults__", data=body,
+                                     method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    def inject(self, *rules):
+        """Replace the rules (see fault_proxy.py); no rules: no faults."""
+        self.control("PUT", list(rules))
+
+    def clear(self):
+        """No rules, and an empty request log."""
+        self.control("DELETE")
+
+    def pending(self):
+        return sum(r.get("count", 1) for r in self.control("GET")["rules"])
+
+    def seen(self, kind, path=""):
+        """How many requests of a kind, with path in their URL, came since
+        the last clear(); faulted or not."""
+        return sum(1 for e in self.control("GET")["log"]
+                   if e["kind"] == kind and path in e["path"])
+
+    def mount_args(self):
+        source, opts, env = self.store.mount_args()
+        here = f"127.0.0.1:{self.port}"
+        return source, [o.replace(f"127.0.0.1:{self.upstream}", here) for o in opts], env
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.stop()
+        self.log.close()
+
+
+@pytest.fixture
+def faulty(store, tmp_path):
+    """The store behind a fault proxy: mount it to have faults injected."""
+    f = FaultProxy(store, str(tmp_path / "fault-proxy.log"))
+    yield f
+    f.close()
 
 
 @pytest.fixture(scope="session")

@@ -104,9 +104,10 @@ def test_failed_upload_reported_and_kept(mount_factory, server, s3, bucket):
             f.close()
         assert e.value.errno == errno.EIO
         # release, which follows close, tries once more: keep the store
-        # away until it has given up too.
+        # away until it has given up too, keeping the file in the mount.
         deadline = time.time() + 60
-        while "'precious' was not uploaded" not in m.read_log() and time.time() < deadline:
+        while "'precious' stays in the mount" not in m.read_log():
+            assert time.time() < deadline, m.read_log()
             time.sleep(0.1)
     finally:
         server.start_proxy(port)

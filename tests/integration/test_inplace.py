@@ -128,6 +128,9 @@ def test_source_changed_before_close(mount_factory, s3, bucket):
         closed = False
     assert not closed
     assert get_object(s3, bucket, "raced") == theirs  # not overwritten half-way
+    # Unmount tries once more, cannot, and says so: the change stays on disk.
+    assert m.close(expect_status=1) == 1
+    assert get_object(s3, bucket, "raced") == theirs
     assert "the data stays in" in m.read_log()
 
 

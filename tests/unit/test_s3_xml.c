@@ -340,6 +340,24 @@ START_TEST(test_upload_id)
 }
 END_TEST
 
+/* Expected values from Python's hashlib: md5(b"part one"), md5(b"part
+ * two"), and the MD5 of their 32 bytes. */
+START_TEST(test_multipart_etag)
+{
+	const char *etags[] = {"\"3303e12af474ca11d85ed2966a932992\"",
+			       "3EA4E15B91A17DC76052C56CFCDF67A2"};
+	const char *bad[] = {"\"3303e12af474ca11d85ed2966a93299\"",
+			     "\"3303e12af474ca11d85ed2966a932992",
+			     "3303e12af474ca11d85ed2966a93299g", NULL};
+	char out[48];
+
+	ck_assert_int_eq(s3_multipart_etag(etags, 2, out), 0);
+	ck_assert_str_eq(out, "\"0732917abc3288784e318ac0aab1757a-2\"");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(s3_multipart_etag(&bad[i], 1, out), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_build_complete)
 {
 	const char *etags[] = {"\"a54357aff0632cce46d942af68356b38\"", "\"0c78aef8\""};
@@ -523,6 +541,7 @@ int main(void)
 	tcase_add_test(other, test_error_not_error);
 	tcase_add_test(other, test_upload_id);
 	tcase_add_test(other, test_build_complete);
+	tcase_add_test(other, test_multipart_etag);
 	tcase_add_test(other, test_build_delete);
 	tcase_add_test(other, test_build_delete_roundtrip);
 	tcase_add_test(other, test_delete_result);
