@@ -25,14 +25,6 @@
 /* IMDS answers 404 or 410 while it is updating: ask again a few times. */
 #define IMDS_BUSY_TRIES 4
 
-static void zfree(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 static void buf_zfree(struct buf *b)
 {
 	if (b->data)
@@ -42,10 +34,10 @@ static void buf_zfree(struct buf *b)
 
 void azure_token_answer_clear(struct azure_token_answer *a)
 {
-	zfree(a->access_token);
-	zfree(a->token_type);
-	zfree(a->error);
-	zfree(a->error_description);
+	creds_zfree(a->access_token);
+	creds_zfree(a->token_type);
+	creds_zfree(a->error);
+	creds_zfree(a->error_description);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -106,7 +98,7 @@ static void entra_destroy(void *ctx)
 	free(e->url);
 	free(e->shown);
 	free(e->client_id);
-	zfree(e->client_secret);
+	creds_zfree(e->client_secret);
 	free(e->token_file);
 	free(e);
 }
@@ -154,7 +146,7 @@ static int entra_form(const struct entra *e, struct buf *form, char **why)
 		rc = uri_form_add(form, "client_assertion_type",
 				  "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 			     ?: uri_form_add(form, "client_assertion", assertion);
-	zfree(assertion);
+	creds_zfree(assertion);
 	return rc;
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "creds.h"
 #include "log.h"
 
 #define RETRY_MIN_MS 1000
@@ -47,14 +48,6 @@ struct refresh {
 	int last_error;	      /* protected by lock */
 	bool refreshing;      /* protected by lock */
 };
-
-static void zfree(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
 
 void refresh_schedule(int64_t lifetime_ms, int64_t *refresh_ms, int64_t *usable_ms)
 {
@@ -109,7 +102,7 @@ void refresh_destroy(struct refresh *t)
 		return;
 	if (t->ops->destroy)
 		t->ops->destroy(t->ctx);
-	zfree(t->token);
+	creds_zfree(t->token);
 	pthread_cond_destroy(&t->done);
 	pthread_mutex_destroy(&t->lock);
 	free(t->what);
@@ -140,7 +133,7 @@ static int tok_fetch_locked(struct refresh *t, char **why)
 	t->refreshing = false;
 	pthread_cond_broadcast(&t->done);
 	if (rc) {
-		zfree(token);
+		creds_zfree(token);
 		t->last_error = rc;
 		t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : RETRY_MIN_MS;
 		if (t->backoff_ms > RETRY_MAX_MS)
@@ -150,7 +143,7 @@ static int tok_fetch_locked(struct refresh *t, char **why)
 			*why = strdup(strerror(-rc));
 		return rc;
 	}
-	zfree(t->token);
+	creds_zfree(t->token);
 	t->token = token;
 	t->token_len = strlen(token);
 	t->generation++;
