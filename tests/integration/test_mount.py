@@ -268,7 +268,8 @@ def test_file_and_dir_modes(mount_factory, s3, bucket):
 
 @pytest.fixture
 def open_dir():
-    """A directory other users can reach (pytest's tmp_path is 0700)."""
+    """A directory other users can reach (pytest's tmp_path is 0700).
+    Tests name it before mount_factory, so that it outlives the mount."""
     import tempfile
     d = tempfile.mkdtemp(prefix="bucketfs-open-")
     os.chmod(d, 0o755)
@@ -276,7 +277,7 @@ def open_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_allow_other_and_permissions(mount_factory, s3, bucket, open_dir):
+def test_allow_other_and_permissions(open_dir, mount_factory, s3, bucket):
     s3.put_object(Bucket=bucket, Key="public", Body=b"pub")
     m = mount_factory(bucket, opts=["allow_other", "umask=022"], mnt_dir=open_dir)
     with open(m.p("private"), "w") as f:
@@ -291,7 +292,7 @@ def test_allow_other_and_permissions(mount_factory, s3, bucket, open_dir):
     assert r.returncode != 0  # the root directory is 0755 root's
 
 
-def test_without_allow_other_others_are_kept_out(mount_factory, bucket, open_dir):
+def test_without_allow_other_others_are_kept_out(open_dir, mount_factory, bucket):
     m = mount_factory(bucket, mnt_dir=open_dir)
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         "ls", m.path], capture_output=True, text=True)
