@@ -278,6 +278,28 @@ def curl_limit(env, bucket, key, size, parallel=16):
             raise RuntimeError("curl failed")
 
 
+def round_trip(env, bucket, n=50):
+    """What one small request costs: the median of n sequential 1 KiB PUTs
+    and of n GETs of them, by one curl on one kept-alive connection (the
+    per-file targets are counted in these)."""
+    body = os.path.join(env.work, "rt.bin")
+    with open(body, "wb") as f:
+        f.write(b"r" * 1024)
+    query = f"?{env.sas}" if isinstance(env, AzureEnv) else ""
+    urls = [f"{env.endpoint}/{bucket}/rt/{i}{query}" for i in range(n)]
+    out = {}
+    for kind, per_url in (("PUT", ["-T", body]), ("GET", [])):
+        cmd = ["curl", "-sf", "-H", "Expect:", "-w", "%{time_total}\\n"]
+        if kind == "PUT" and isinstance(env, AzureEnv):
+            cmd += ["-H", "x-ms-blob-type: BlockBlob"]
+        for u in urls:
+            cmd += per_url + ["-o", "/dev/null", u]
+        times = sorted(float(t) for t in subprocess.run(
+            cmd, check=True, capture_output=True, text=True).stdout.split())
+        out[kind] = times[len(times) // 2]
+    return out
+
+
 def prepare(env, args, bucket):
     s3 = env.s3
     s3.create_bucket(Bucket=bucket)
@@ -330,6 +352,10 @@ def run_tool(tool, args, env, bucket, big, tree):
     return r
 
 
+def per_file(r, workload, n, one):
+    return "error" if r.get(workload) is None else f"{r[workload] / n / one:5.2f}"
+
+
 def fmt(v, width):
     return f"{'error':>{width}}" if v is None else f"{v:{width}.2f}"
 
@@ -358,6 +384,7 @@ def main():
               f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
         big, tree, n_tree = prepare(env, args, bucket)
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
+        rt = round_trip(env, bucket)
         if "bucketfs-az" in tools:
             print("preparing azurite", flush=True)
             az_env = AzureEnv(args, work)
@@ -392,6 +419,14 @@ def main():
                   "uploads: its write times are not durable ones.")
         mb = args.size_mib / limit
         print(f"{'limit: 16 parallel curl GETs':32}{limit:10.2f}  ({mb:.0f} MiB/s)")
+        print(f"one request (median of 50 sequential): PUT {rt['PUT'] * 1000:.1f} ms, "
+              f"GET {rt['GET'] * 1000:.1f} ms; per file, in those:")
+        for t in tools:
+            if t == "bucketfs-az":
+                continue
+            r = results[t]
+            print(f"  {t:12} create {per_file(r, 'durable create of small files', args.small_n, rt['PUT'])}"
+                  f"  cat {per_file(r, 'cat of small files', args.small_n, rt['GET'])}")
         if "bucketfs" in tools:
             b = results["bucketfs"]["cold sequential read"]
             print(f"bucketfs cold read: {args.size_mib / b:.0f} MiB/s = {limit / b:.2f} of the "

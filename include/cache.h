@@ -101,5 +101,9 @@ bool cache_file_dirty(struct cache_file *f);
 /* Drop the file. Dirty data that could not be uploaded stays on disk in
  * the staging dir, and its path is logged. */
 void cache_file_close(struct cache_file *f, const char *key);
+/* One more reference to f (NULL passes through), dropped by one more
+ * cache_file_close: the last one closes. For using a file outside the lock
+ * that keeps its owner from closing it. */
+struct cache_file *cache_file_hold(struct cache_file *f);
 
 #endif

@@ -58,6 +58,7 @@ struct cache {
 
 struct cache_file {
 	struct cache *c;
+	unsigned int refs; /* atomic: its opener's, and cache_file_hold's */
 	pthread_mutex_t lock;
 	int fd;			      /* staging file, -1 while remote; protected by lock */
 	char *stage_path;	      /* protected by lock */
@@ -284,19 +285,30 @@ int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, s
 	return 0;
 }
 
+/* A file with no stage yet, its one reference its creator's. */
+static struct cache_file *cache_file_new(struct cache *c)
+{
+	struct cache_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->c = c;
+	f->fd = -1;
+	f->refs = 1;
+	pthread_mutex_init(&f->lock, NULL);
+	return f;
+}
+
 int cache_file_open(struct cache *c, const char *key, uint64_t size, const char *etag,
 		    bool truncate, struct cache_file **out)
 {
-	struct cache_file *f = calloc(1, sizeof(*f));
+	struct cache_file *f = cache_file_new(c);
 
 	(void)key;
 	if (!f)
 		return -ENOMEM;
-	f->c = c;
-	f->fd = -1;
 	f->size = size;
 	snprintf(f->etag, sizeof(f->etag), "%s", etag ? etag : "");
-	pthread_mutex_init(&f->lock, NULL);
 	if (truncate) {
 		int rc = cache_file_truncate(f, key, 0);
 
@@ -978,8 +990,17 @@ bool cache_file_dirty(struct cache_file *f)
 	return dirty;
 }
 
+struct cache_file *cache_file_hold(struct cache_file *f)
+{
+	if (f)
+		__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+	return f;
+}
+
 void cache_file_close(struct cache_file *f, const char *key)
 {
+	if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
 	cache_stream_drop(f);
 	if (f->fd >= 0) {
 		close(f->fd);
@@ -996,6 +1017,37 @@ void cache_file_close(struct cache_file *f, const char *key)
 	free(f->present);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
+}
+
+/*
+ * Whether the object (version obj) holds exactly the size bytes of the
+ * staging file fd: a killed daemon may have finished an upload without
+ * living to mark its record clean, and that object, newer than the stage,
+ * is not another writer's.
+ */
+static bool cache_stage_in_store(struct cache *c, const char *key, const struct store_obj *obj,
+				 int fd, uint64_t size)
+{
+	size_t chunk = 4u << 20;
+	char *theirs, *ours;
+	bool same = obj->size == size;
+
+	if (!same)
+		return false;
+	theirs = malloc(chunk);
+	ours = malloc(chunk);
+	same = theirs && ours;
+	for (uint64_t off = 0; same && off < size; off += chunk) {
+		size_t want = size - off < chunk ? (size_t)(size - off) : chunk, got = 0;
+		struct iovec iov = {theirs, want};
+
+		same = !c->store->ops->get(c->store, key, off, &iov, 1, &got, obj->etag) &&
+		       got == want && pread(fd, ours, want, (off_t)off) == (ssize_t)want &&
+		       !memcmp(ours, theirs, want);
+	}
+	free(theirs);
+	free(ours);
+	return same;
 }
 
 /*
@@ -1046,6 +1098,14 @@ static void cache_recover_one(struct cache *c, const char *stage, const char *jp
 		close(fd);
 		goto out;
 	}
+	if (rc == 0 && obj.last_modified > st.st_mtime && !r.partial &&
+	    cache_stage_in_store(c, r.key, &obj, fd, (uint64_t)st.st_size)) {
+		log_info("'%s' was uploaded by an earlier run that did not live to say so", r.key);
+		unlink(stage);
+		unlink(jpath);
+		close(fd);
+		goto out;
+	}
 	if (rc == 0 && obj.last_modified > st.st_mtime) {
 		log_err("'%s' changed in the bucket after an earlier run left changes to it "
 			"unsent; they are not uploaded, and are kept in %s",
@@ -1059,13 +1119,13 @@ static void cache_recover_one(struct cache *c, const char *stage, const char *jp
 		close(fd);
 		goto out;
 	}
-	f = calloc(1, sizeof(*f));
+	f = cache_file_new(c);
 	if (!f || !(f->stage_path = strdup(stage))) {
-		free(f);
+		if (f)
+			cache_file_close(f, r.key);
 		close(fd);
 		goto out;
 	}
-	f->c = c;
 	f->fd = fd;
 	f->loaded = f->dirty = true;
 	f->size = (uint64_t)st.st_size;
@@ -1080,7 +1140,6 @@ static void cache_recover_one(struct cache *c, const char *stage, const char *jp
 		f->present = r.present; /* at least n_src_parts, checked above */
 		r.present = NULL;
 	}
-	pthread_mutex_init(&f->lock, NULL);
 	meta = r.meta;
 	meta.has_mtime = true;
 	meta.mtime = st.st_mtim;

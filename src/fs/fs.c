@@ -604,7 +604,8 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 		pthread_mutex_unlock(&fs->lock);
 		return 0;
 	}
-	f = i->file;
+	/* Held: a release may close the inode's file while this uploads. */
+	f = cache_file_hold(i->file);
 	rc = inode_key(i, fs->prefix, &key);
 	fs_meta_of(i, &meta);
 	meta_only = i->meta_dirty;
@@ -645,6 +646,7 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 		fs_listing_change(fs, key.data, S_IFREG, true);
 	}
 out:
+	cache_file_close(f, key.data ? key.data : "");
 	buf_free(&key);
 	return rc;
 }
@@ -1033,7 +1035,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (!i || S_ISDIR(i->mode)) {
 			rc = !i ? -ENOENT : -EISDIR;
 		} else {
-			f = i->file;
+			f = cache_file_hold(i->file); /* a kept file may be sent meanwhile */
 			size = i->size;
 			memcpy(etag, i->etag, sizeof(etag));
 			rc = inode_key(i, fs->prefix, &key);
@@ -1067,8 +1069,8 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			pthread_mutex_unlock(&fs->lock);
 			rc = i ? cache_file_flush(tmp, key.data, &meta, false) : -ENOENT;
 		}
-		if (tmp)
-			cache_file_close(tmp, key.data);
+		/* The hold, or the file opened here. */
+		cache_file_close(f, key.data ? key.data : "");
 		if (rc)
 			goto out;
 	}
@@ -1375,7 +1377,7 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 	i = p ? inode_find(&fs->table, p, name) : NULL;
 	if (i) {
 		ino = i->ino;
-		f = i->file;
+		f = cache_file_hold(i->file); /* a release may close it meanwhile */
 		if (dir && !S_ISDIR(i->mode))
 			rc = -ENOTDIR;
 		else if (!dir && S_ISDIR(i->mode))
@@ -1415,6 +1417,7 @@ static void fs_unlink_common(fuse_req_t req, fuse_ino_t parent, const char *name
 		fs_dir_changed(p);
 	pthread_mutex_unlock(&fs->lock);
 out:
+	cache_file_close(f, key.data ? key.data : "");
 	buf_free(&key);
 	fuse_reply_err(req, -rc);
 }

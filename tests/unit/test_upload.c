@@ -368,6 +368,39 @@ START_TEST(test_failed_part_keeps_data_and_is_retried)
 }
 END_TEST
 
+/* Files in the staging dir: a stage file lives as long as its cache_file. */
+static int staged_files(void)
+{
+	char cmd[128];
+	int n = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls -A %s | wc -l", staging);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+START_TEST(test_held_file_outlives_its_close)
+{
+	struct cache_file *f = open_new("held");
+
+	write_range(f, "held", 0, 1000);
+	ck_assert_ptr_eq(cache_file_hold(f), f);
+	ck_assert_int_gt(staged_files(), 0);
+	cache_file_close(f, "held"); /* the opener's: the holder still uses it */
+	ck_assert_int_gt(staged_files(), 0);
+	ck_assert_int_eq(cache_file_flush(f, "held", &meta_0644, false), 0);
+	cache_file_close(f, "held"); /* the last: the clean stage goes */
+	ck_assert_int_eq(staged_files(), 0);
+	assert_object("held", content, 1000);
+	ck_assert_ptr_null(cache_file_hold(NULL));
+	cache_file_close(NULL, "none");
+}
+END_TEST
+
 START_TEST(test_rename_while_open_starts_over)
 {
 	struct cache_file *f = open_new("old");
@@ -453,6 +486,7 @@ int main(void)
 	tcase_add_test(tc, test_truncate_completes_with_fewer_parts);
 	tcase_add_test(tc, test_shrunk_below_threshold_is_put);
 	tcase_add_test(tc, test_failed_part_keeps_data_and_is_retried);
+	tcase_add_test(tc, test_held_file_outlives_its_close);
 	tcase_add_test(tc, test_rename_while_open_starts_over);
 	tcase_add_test(tc, test_metadata_set_while_open_is_applied);
 	tcase_add_test(tc, test_many_files_share_the_threads);
