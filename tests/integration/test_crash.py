@@ -71,14 +71,20 @@ def test_acknowledged_data_is_not_sent_again(mount_factory, s3, bucket, server):
     assert get_object(s3, bucket, "synced") == b"in the bucket"
 
 
-def test_changed_object_keeps_the_data_and_says_so(mount_factory, s3, bucket):
+def staged_then_put(mount_factory, s3, bucket, key, ours, theirs):
+    """A daemon killed with ours staged for key; then theirs lands in the
+    bucket, newer than the staged file."""
     m = mount_factory(bucket)
-    f = open(m.p("contested"), "wb")
-    f.write(b"ours, never sent")
+    f = open(m.p(key), "wb")
+    f.write(ours)
     f.flush()
     kill(m, f)
     time.sleep(1.1)  # Last-Modified has one-second resolution
-    s3.put_object(Bucket=bucket, Key="contested", Body=b"theirs")
+    s3.put_object(Bucket=bucket, Key=key, Body=theirs)
+
+
+def test_changed_object_keeps_the_data_and_says_so(mount_factory, s3, bucket):
+    staged_then_put(mount_factory, s3, bucket, "contested", b"ours, never sent", b"theirs")
     again = mount_factory(bucket)
     wait_for(lambda: "changed in the bucket" in again.read_log(), "no report")
     assert get_object(s3, bucket, "contested") == b"theirs"
@@ -91,13 +97,8 @@ def test_changed_object_keeps_the_data_and_says_so(mount_factory, s3, bucket):
 def test_upload_finished_but_not_recorded_is_no_conflict(mount_factory, s3, bucket, server):
     """The daemon died after the object arrived but before its record said
     so: the newer object is our own data, not another writer's change."""
-    m = mount_factory(bucket)
-    f = open(m.p("arrived"), "wb")
-    f.write(b"ours, and in the bucket")
-    f.flush()
-    kill(m, f)
-    time.sleep(1.1)  # Last-Modified has one-second resolution
-    s3.put_object(Bucket=bucket, Key="arrived", Body=b"ours, and in the bucket")
+    staged_then_put(mount_factory, s3, bucket, "arrived", b"ours, and in the bucket",
+                    b"ours, and in the bucket")
     puts = server.requests("PUT")
     again = mount_factory(bucket)
     wait_for(lambda: stage_files(again) == [], "the stage was not removed")
