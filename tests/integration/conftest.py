@@ -2,6 +2,7 @@
 proxy, real FUSE mounts of the bucketfs binary under test, and a boto3
 client as the independent view of the bucket."""
 import base64
+import fcntl
 import json
 import os
 import shutil
@@ -123,9 +124,11 @@ class S3Server:
         """Make the proxy answer matching requests with errors (see
         sigv4_proxy.py --faults)."""
         tmp = self.faults_file + ".new"
-        with open(tmp, "w") as f:
-            json.dump(list(rules), f)
-        os.replace(tmp, self.faults_file)
+        with open(self.faults_file + ".lock", "a") as lk:  # see take_fault
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            with open(tmp, "w") as f:
+                json.dump(list(rules), f)
+            os.replace(tmp, self.faults_file)
 
     def pending_faults(self):
         try:

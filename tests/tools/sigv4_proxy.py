@@ -45,6 +45,7 @@ rule with "copy": true matches only such requests (to answer 501 as s3rver
 would).
 """
 import argparse
+import fcntl
 import hashlib
 import hmac
 import http.client
@@ -57,8 +58,6 @@ import threading
 import time
 import urllib.parse
 from datetime import datetime, timezone
-
-import urllib.parse
 
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
@@ -148,7 +147,11 @@ class State:
     def take_fault(self, method, path, copy=False):
         if not self.faults_file:
             return None
-        with self.lock:
+        # The lock file keeps the test's own rewrite of the rules (inject)
+        # from landing between this read and this write: a cleared rule
+        # would come back.
+        with self.lock, open(self.faults_file + ".lock", "a") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
             try:
                 with open(self.faults_file) as f:
                     rules = json.load(f)
