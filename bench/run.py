@@ -4,6 +4,7 @@ workloads, one table. Not a test: it prints figures, it asserts nothing.
 
   bench/run.py [--bucketfs build/bucketfs] [--delay-ms 0] [--size-mib 1024]
                [--tools bucketfs,s3fs,rclone,bucketfs-az] [--quick]
+               [--workloads read,warm,random,write,ls,cat,create,untar]
 
 Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), s3fs, rclone on
 s3rver; bucketfs-az, bucketfs on azurite (the same data, its own limit).
@@ -148,10 +149,10 @@ class AzureEnv(Env):
     def prepare(self, args, container, big):
         self.call(op="create", container=container)
         self.call(op="putfile", container=container, key="big.bin", path=big)
-        for i in range(args.list_n):
+        for i in range(args.list_n if "ls" in args.workloads else 0):
             self.call(op="put", container=container, key=f"many/o{i:05d}",
                       body=base64.b64encode(b"m").decode())
-        for i in range(args.small_n):
+        for i in range(args.small_n if "cat" in args.workloads else 0):
             self.call(op="put", container=container, key=f"small/s{i:05d}",
                       body=base64.b64encode(os.urandom(4096)).decode())
         self.sas = self.call(op="sas", container=container, permissions="r",
@@ -310,11 +311,14 @@ def prepare(env, args, bucket):
             f.write(block[i % 4096:] + block[:i % 4096])
     s3.upload_file(big, bucket, "big.bin",
                    Config=boto3.s3.transfer.TransferConfig(multipart_threshold=1 << 40))
+    # Only what the chosen workloads read (the rest takes minutes to make).
+    n_many = args.list_n if "ls" in args.workloads else 0
+    n_small = args.small_n if "cat" in args.workloads else 0
     with ThreadPoolExecutor(32) as ex:
         list(ex.map(lambda i: s3.put_object(Bucket=bucket, Key=f"many/o{i:05d}", Body=b"m"),
-                    range(args.list_n)))
+                    range(n_many)))
         list(ex.map(lambda i: s3.put_object(Bucket=bucket, Key=f"small/s{i:05d}",
-                                            Body=os.urandom(4096)), range(args.small_n)))
+                                            Body=os.urandom(4096)), range(n_small)))
     tree = os.path.join(env.work, "tree.tar")
     # A source tree: /usr/include (about 8,000 files), or its linux/ part
     # (about 800) for --quick.
@@ -327,33 +331,42 @@ def prepare(env, args, bucket):
     return big, tree, n_tree
 
 
-def run_tool(tool, args, env, bucket, big, tree):
-    size = args.size_mib * MIB
+# (name, short name for --workloads, what it does given a mount and a tool)
+WORKLOADS = [
+    ("cold sequential read", "read", lambda a, m, t: read_all(m.p("big.bin"))),
+    ("warm re-read", "warm", lambda a, m, t: read_all(m.p("big.bin"))),
+    ("1000 random 4 KiB reads", "random",
+     lambda a, m, t: random_reads(m.p("big.bin"), a.size_mib * MIB, a.random_n)),
+    ("durable sequential write", "write",
+     lambda a, m, t: write_file(m.p(f"w-{t}.bin"), a.big)),
+    ("ls -l of the big directory", "ls", lambda a, m, t: subprocess.run(
+        ["ls", "-l", m.p("many")], stdout=subprocess.DEVNULL, check=True)),
+    ("cat of small files", "cat", lambda a, m, t: cat_small(m.p("small"), a.small_n)),
+    ("durable create of small files", "create",
+     lambda a, m, t: create_small(m.p(f"created-{t}"), a.small_n)),
+    ("untar of a source tree", "untar", lambda a, m, t: subprocess.run(
+        ["tar", "-xf", a.tree, "-C", m.p(), "--transform", f"s,^include,tree-{t},"],
+        check=True, stderr=subprocess.DEVNULL)),
+]
+
+
+def run_tool(tool, args, env, bucket):
     r = {}
     drop_caches()
     m = Mount(tool, args, env, bucket)
     try:
-        r["cold sequential read"] = attempt(lambda: read_all(m.p("big.bin")))
-        r["warm re-read"] = attempt(lambda: read_all(m.p("big.bin")))
-        r["1000 random 4 KiB reads"] = attempt(
-            lambda: random_reads(m.p("big.bin"), size, args.random_n))
-        r["durable sequential write"] = attempt(lambda: write_file(m.p(f"w-{tool}.bin"), big))
-        r["ls -l of the big directory"] = attempt(
-            lambda: subprocess.run(["ls", "-l", m.p("many")], stdout=subprocess.DEVNULL,
-                                   check=True))
-        r["cat of small files"] = attempt(lambda: cat_small(m.p("small"), args.small_n))
-        r["durable create of small files"] = attempt(
-            lambda: create_small(m.p(f"created-{tool}"), args.small_n))
-        r["untar of a source tree"] = attempt(lambda: subprocess.run(
-            ["tar", "-xf", tree, "-C", m.p(), "--transform", f"s,^include,tree-{tool},"],
-            check=True, stderr=subprocess.DEVNULL))
+        for name, short, fn in WORKLOADS:
+            if short in args.workloads:  # warm follows a cold read in the same mount
+                r[name] = attempt(lambda: fn(args, m, tool))
     finally:
         m.close()
     return r
 
 
 def per_file(r, workload, n, one):
-    return "error" if r.get(workload) is None else f"{r[workload] / n / one:5.2f}"
+    if workload not in r:
+        return "  -  "  # not run
+    return "error" if r[workload] is None else f"{r[workload] / n / one:5.2f}"
 
 
 def fmt(v, width):
@@ -368,7 +381,13 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--tools", default="bucketfs,s3fs,rclone")
     ap.add_argument("--quick", action="store_true", help="256 MiB and fewer files")
+    ap.add_argument("--workloads", default=",".join(w[1] for w in WORKLOADS),
+                    help="a subset, by short name: " + ",".join(w[1] for w in WORKLOADS))
     args = ap.parse_args()
+    args.workloads = args.workloads.split(",")
+    unknown = set(args.workloads) - {w[1] for w in WORKLOADS}
+    if unknown:
+        sys.exit(f"bench: no workload {', '.join(sorted(unknown))}")
     args.list_n, args.small_n, args.random_n = 10000, 1000, 1000
     if args.quick:
         args.size_mib, args.list_n, args.small_n, args.random_n = 256, 2000, 200, 300
@@ -382,21 +401,21 @@ def main():
         bucket = "bench"
         print(f"preparing: {args.size_mib} MiB object, {args.list_n} objects to list, "
               f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
-        big, tree, n_tree = prepare(env, args, bucket)
+        args.big, args.tree, n_tree = prepare(env, args, bucket)
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
         rt = round_trip(env, bucket)
         if "bucketfs-az" in tools:
             print("preparing azurite", flush=True)
             az_env = AzureEnv(args, work)
             env.procs += az_env.procs
-            az_env.prepare(args, bucket, big)
+            az_env.prepare(args, bucket, args.big)
             az_limit = timed(lambda: curl_limit(az_env, bucket, "big.bin",
                                                 args.size_mib * MIB))
         results = {}
         for tool in tools:
             print(f"running {tool}", flush=True)
             results[tool] = run_tool(tool, args, az_env if tool == "bucketfs-az" else env,
-                                     bucket, big, tree)
+                                     bucket)
             for w, v in results[tool].items():  # as it comes: a later tool may fail
                 print(f"  {w:32}{fmt(v, 10)}", flush=True)
         print()
@@ -422,19 +441,20 @@ def main():
         print(f"one request (median of 50 sequential): PUT {rt['PUT'] * 1000:.1f} ms, "
               f"GET {rt['GET'] * 1000:.1f} ms; per file, in those:")
         for t in tools:
-            if t == "bucketfs-az":
-                continue
-            r = results[t]
-            print(f"  {t:12} create {per_file(r, 'durable create of small files', args.small_n, rt['PUT'])}"
-                  f"  cat {per_file(r, 'cat of small files', args.small_n, rt['GET'])}")
-        if "bucketfs" in tools:
-            b = results["bucketfs"]["cold sequential read"]
+            if t != "bucketfs-az":
+                create = per_file(results[t], "durable create of small files", args.small_n,
+                                  rt["PUT"])
+                cat = per_file(results[t], "cat of small files", args.small_n, rt["GET"])
+                print(f"  {t:12} create {create}  cat {cat}")
+        b = results.get("bucketfs", {}).get("cold sequential read")
+        if b:
             print(f"bucketfs cold read: {args.size_mib / b:.0f} MiB/s = {limit / b:.2f} of the "
                   f"limit")
+        b = results.get("bucketfs-az", {}).get("cold sequential read")
         if "bucketfs-az" in tools:
-            b = results["bucketfs-az"]["cold sequential read"]
             print(f"{'azurite limit: 16 curl GETs':32}{az_limit:10.2f}  "
                   f"({args.size_mib / az_limit:.0f} MiB/s)")
+        if b:
             print(f"bucketfs-az cold read: {args.size_mib / b:.0f} MiB/s = {az_limit / b:.2f} "
                   f"of azurite's limit")
     finally:
