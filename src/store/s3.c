@@ -299,6 +299,14 @@ static const struct store_call_ops s3_call_ops = {
 	.error = s3_error,
 };
 
+/* Whether the answer is a failure, an Error document inside a 200
+ * included: CopyObject, UploadPartCopy and CompleteMultipartUpload can fail
+ * after their 200 header. */
+static bool s3_answer_failed(const struct http_response *resp)
+{
+	return !store_answer_ok(resp) || (resp->body.data && strstr(resp->body.data, "<Error>"));
+}
+
 /* Metadata headers as s3fs writes them. */
 static int s3_add_meta(struct s3_call *call, const struct store_meta *m)
 {
@@ -412,6 +420,20 @@ static int s3_put(struct store *s, const char *key, const struct store_meta *met
 	return rc;
 }
 
+/* x-amz-copy-source: "/bucket/src", src encoded into source, which must
+ * outlive the call. */
+static int s3_call_copy_source(struct s3_call *call, const char *src, struct buf *source)
+{
+	int rc;
+
+	rc = buf_printf(source, "/%s/", call->s3->bucket);
+	if (!rc)
+		rc = uri_encode(source, src, strlen(src), true);
+	if (!rc)
+		rc = s3_call_add(call, "x-amz-copy-source", source->data);
+	return rc;
+}
+
 static int s3_copy(struct store *s, const char *src, const char *dst, const struct store_meta *meta)
 {
 	struct s3 *s3 = s3_of(s);
@@ -427,11 +449,7 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 	buf_init(&source, 8192);
 	rc = s3_call_init(&call, s3, "PUT", dst);
 	if (!rc)
-		rc = buf_printf(&source, "/%s/", s3->bucket);
-	if (!rc)
-		rc = uri_encode(&source, src, strlen(src), true);
-	if (!rc)
-		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+		rc = s3_call_copy_source(&call, src, &source);
 	if (!rc)
 		rc = s3_call_object_opts(&call, S3_OBJ_COPY);
 	if (!rc && meta) {
@@ -444,9 +462,7 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 	rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	/* CopyObject can fail after its 200 header: the body then holds an
-	 * Error document instead of CopyObjectResult. */
-	if (!store_answer_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+	if (s3_answer_failed(&resp))
 		rc = s3_error("COPY", src, &resp);
 	http_response_free(&resp);
 out:
@@ -715,11 +731,7 @@ static int s3_upload_part_copy(struct store *s, struct store_upload *u, unsigned
 	buf_init(&source, 8192);
 	rc = s3_upload_call(s3, &call, "PUT", u, part_no);
 	if (!rc)
-		rc = buf_printf(&source, "/%s/", s3->bucket);
-	if (!rc)
-		rc = uri_encode(&source, src, strlen(src), true);
-	if (!rc)
-		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+		rc = s3_call_copy_source(&call, src, &source);
 	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
 	if (!rc)
 		rc = s3_call_add(&call, "x-amz-copy-source-range", range);
@@ -732,7 +744,7 @@ static int s3_upload_part_copy(struct store *s, struct store_upload *u, unsigned
 	if (rc)
 		goto out;
 	/* Like CopyObject, it can fail after its 200 header. */
-	if (!store_answer_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+	if (s3_answer_failed(&resp))
 		rc = s3_error("UPLOAD-PART-COPY", u->key, &resp);
 	else if (xml_root_fields(resp.body.data ? resp.body.data : "", resp.body.len,
 				 "CopyPartResult", names, (char **const[]){&part_etag}, 1) ||
@@ -814,8 +826,7 @@ static int s3_upload_complete(struct store *s, struct store_upload *u, unsigned 
 	rc = store_call_send(&call.c, &req, &resp);
 	if (!rc) {
 		/* Like CopyObject, completion can fail inside a 200. */
-		if (!store_answer_ok(&resp) ||
-		    (resp.body.data && strstr(resp.body.data, "<Error>")))
+		if (s3_answer_failed(&resp))
 			rc = s3_error("COMPLETE-MULTIPART", u->key, &resp);
 		http_response_free(&resp);
 	}
