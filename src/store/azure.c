@@ -126,27 +126,6 @@ static void az_call_body(struct az_call *call, struct http_request *req, uint64_
 	req->body_len = len;
 }
 
-static int az_header_line(struct curl_slist **headers, const char *name, const char *value)
-{
-	struct buf line;
-	struct curl_slist *n;
-	int rc;
-
-	buf_init(&line, 65536);
-	rc = buf_printf(&line, "%s: %s", name, value);
-	if (rc)
-		goto out;
-	n = curl_slist_append(*headers, line.data);
-	if (!n) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	*headers = n;
-out:
-	buf_free(&line);
-	return rc;
-}
-
 /* "Authorization: Bearer <token>", the current token; our copy is zeroed
  * once curl has its own. */
 static int az_bearer(struct az_call *call, struct curl_slist **headers)
@@ -193,7 +172,7 @@ static int az_build_headers(void *ctx, struct curl_slist **headers)
 	signed_h[n++] = (struct azure_header){"x-ms-date", date};
 	signed_h[n++] = (struct azure_header){"x-ms-version", AZURE_API_VERSION};
 	for (i = 0; i < n && !rc; i++)
-		rc = az_header_line(headers, signed_h[i].name, signed_h[i].value);
+		rc = http_add_header(headers, signed_h[i].name, signed_h[i].value);
 	if (!rc && az->token)
 		return az_bearer(call, headers);
 	if (rc || !az->key)
@@ -212,7 +191,7 @@ static int az_build_headers(void *ctx, struct curl_slist **headers)
 	buf_init(&auth, 4096);
 	rc = azure_sharedkey_authorization(&req, az->account, az->key, &auth);
 	if (!rc)
-		rc = az_header_line(headers, "Authorization", auth.data);
+		rc = http_add_header(headers, "Authorization", auth.data);
 	OPENSSL_cleanse(auth.data, auth.len);
 	buf_free(&auth);
 	return rc;
