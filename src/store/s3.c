@@ -313,11 +313,25 @@ static int s3_add_meta(struct s3_call *call, const struct store_meta *m)
 	return store_call_add_meta(&call->c, m, "x-amz-meta-");
 }
 
-/* What HEAD and GET answers say of the object (size aside). */
+/* A HEAD or GET of key, with the bucket options' headers for reading. */
+static int s3_read_call(struct s3_call *call, struct s3 *s3, const char *method, const char *key)
+{
+	int rc;
+
+	rc = s3_call_init(call, s3, method, key);
+	if (!rc)
+		rc = s3_call_object_opts(call, S3_OBJ_READ);
+	return rc;
+}
+
+/* What HEAD and GET answers say of the object. */
 static void s3_obj_from_headers(const struct http_response *resp, struct store_obj *out)
 {
 	char v[128];
 
+	memset(out, 0, sizeof(*out));
+	/* 206: "bytes 0-N/TOTAL"; 200 (Range ignored): the whole object. */
+	out->size = store_answer_size(resp);
 	if (http_response_header(resp, "Last-Modified", v, sizeof(v)))
 		out->last_modified = curl_getdate(v, NULL);
 	http_response_header(resp, "ETag", out->etag, sizeof(out->etag));
@@ -331,9 +345,7 @@ static int s3_head(struct store *s, const char *key, struct store_obj *out)
 	struct s3_call call;
 	int rc;
 
-	rc = s3_call_init(&call, s3_of(s), "HEAD", key);
-	if (!rc)
-		rc = s3_call_object_opts(&call, S3_OBJ_READ);
+	rc = s3_read_call(&call, s3_of(s), "HEAD", key);
 	if (!rc)
 		rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
@@ -342,8 +354,6 @@ static int s3_head(struct store *s, const char *key, struct store_obj *out)
 		rc = s3_error("HEAD", key, &resp);
 		goto out_resp;
 	}
-	memset(out, 0, sizeof(*out));
-	out->size = store_answer_size(&resp);
 	s3_obj_from_headers(&resp, out);
 out_resp:
 	http_response_free(&resp);
@@ -360,9 +370,7 @@ static int s3_head_and_read(struct store *s, const char *key, void *dst, size_t 
 	int rc;
 
 	*got = 0;
-	rc = s3_call_init(&call, s3_of(s), "GET", key);
-	if (!rc)
-		rc = s3_call_object_opts(&call, S3_OBJ_READ);
+	rc = s3_read_call(&call, s3_of(s), "GET", key);
 	if (!rc)
 		rc = store_call_read_first(&call.c, key, dst, len, got, &resp);
 	s3_call_free(&call);
@@ -370,12 +378,9 @@ static int s3_head_and_read(struct store *s, const char *key, void *dst, size_t 
 		return s3_head(s, key, out);
 	if (rc)
 		return rc;
-	memset(out, 0, sizeof(*out));
-	/* 206: "bytes 0-N/TOTAL"; 200 (Range ignored): the whole object. */
-	out->size = store_answer_size(&resp);
+	s3_obj_from_headers(&resp, out);
 	if (*got > out->size)
 		*got = (size_t)out->size;
-	s3_obj_from_headers(&resp, out);
 	http_response_free(&resp);
 	return 0;
 }
@@ -387,9 +392,7 @@ static int s3_get(struct store *s, const char *key, uint64_t off, const struct i
 	int rc;
 
 	*got = 0;
-	rc = s3_call_init(&call, s3_of(s), "GET", key);
-	if (!rc)
-		rc = s3_call_object_opts(&call, S3_OBJ_READ);
+	rc = s3_read_call(&call, s3_of(s), "GET", key);
 	if (!rc)
 		rc = store_call_get(&call.c, key, off, dst, cnt, got, if_match, "if-match");
 	s3_call_free(&call);
