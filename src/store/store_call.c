@@ -1,7 +1,7 @@
 /*
- * The request scaffolding both store backends share (store_call.h). What
- * goes on the wire is the backend's to decide: this file orders nothing
- * but the headers it is given, in the order given.
+ * The request scaffolding both store backends share (store_call.h). Which
+ * headers go on the wire, in which order and how they are signed is the
+ * backend's build_headers to decide; calls keep them in the order added.
  */
 #include "store_call.h"
 
