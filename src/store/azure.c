@@ -35,10 +35,10 @@
 #include "azure_auth.h"
 #include "azure_xml.h"
 #include "log.h"
+#include "store_call.h"
 #include "store_meta.h"
 #include "uri.h"
 
-#define AZ_MAX_HEADERS	 12
 #define AZ_MAX_KEY_LEN	 1024 /* characters of a blob name */
 #define AZ_MAX_PARTS	 50000
 #define AZ_PART_SIZE_MIN (1u << 20)
@@ -70,20 +70,15 @@ struct store_upload {
 	unsigned int n_sent; /* protected by lock */
 };
 
-/* One request, rebuilt into headers (and signed) on every attempt. */
+/* One request and the Content-Length Shared Key signs. */
 struct az_call {
+	struct store_call c; /* first: the callbacks get &c */
 	struct azure *az;
-	const char *method;
-	struct buf path;  /* encoded */
-	struct buf query; /* encoded, no '?', without the SAS */
-	struct azure_header extra[AZ_MAX_HEADERS];
-	size_t n_extra;
 	bool has_body;
-	char length[24];	  /* Content-Length as curl sends it */
-	struct meta_headers meta; /* values az_add_meta points the headers at */
-	char range[64];
-	uint64_t token_gen; /* of the bearer token the last attempt sent */
+	char length[24]; /* Content-Length as curl sends it */
 };
+
+static const struct store_call_ops az_call_ops;
 
 static struct azure *az_of(struct store *s)
 {
@@ -93,52 +88,34 @@ static struct azure *az_of(struct store *s)
 /* A call on the container (key NULL) or one of its blobs. */
 static int az_call_init(struct az_call *call, struct azure *az, const char *method, const char *key)
 {
-	int rc;
+	const struct store_target to = {
+		.ops = &az_call_ops,
+		.http = az->http,
+		.origin = az->origin,
+		.base = az->base,
+		.url_secret = az->sas,
+		.creds = az->token,
+	};
 
 	memset(call, 0, sizeof(*call));
 	call->az = az;
-	call->method = method;
-	buf_init(&call->path, 16384);
-	buf_init(&call->query, 16384);
-	rc = buf_puts(&call->path, az->base);
-	if (!rc && key) {
-		rc = buf_puts(&call->path, "/");
-		if (!rc)
-			rc = uri_encode(&call->path, key, strlen(key), true);
-	}
-	return rc;
+	return store_call_init(&call->c, &to, method, key);
 }
 
 static void az_call_free(struct az_call *call)
 {
-	buf_free(&call->path);
-	buf_free(&call->query);
+	store_call_free(&call->c);
 }
 
 /* A header to send (and sign); name and value must outlive the call. */
 static int az_call_add(struct az_call *call, const char *name, const char *value)
 {
-	if (call->n_extra == AZ_MAX_HEADERS)
-		return -E2BIG;
-	call->extra[call->n_extra].name = name;
-	call->extra[call->n_extra].value = value;
-	call->n_extra++;
-	return 0;
+	return store_call_add(&call->c, name, value);
 }
 
-/* Append "&name=value" to the query, value encoded: always with '=', as
- * azurite drops a bare name from what it signs. */
 static int az_call_query(struct az_call *call, const char *name, const char *value)
 {
-	int rc = 0;
-
-	if (call->query.len)
-		rc = buf_puts(&call->query, "&");
-	if (!rc)
-		rc = buf_printf(&call->query, "%s=", name);
-	if (!rc)
-		rc = uri_encode(&call->query, value, strlen(value), false);
-	return rc;
+	return store_call_query(&call->c, name, value);
 }
 
 static void az_call_body(struct az_call *call, struct http_request *req, uint64_t len)
@@ -147,27 +124,6 @@ static void az_call_body(struct az_call *call, struct http_request *req, uint64_
 	snprintf(call->length, sizeof(call->length), "%" PRIu64, len);
 	req->has_body = true;
 	req->body_len = len;
-}
-
-static int az_header_line(struct curl_slist **headers, const char *name, const char *value)
-{
-	struct buf line;
-	struct curl_slist *n;
-	int rc;
-
-	buf_init(&line, 65536);
-	rc = buf_printf(&line, "%s: %s", name, value);
-	if (rc)
-		goto out;
-	n = curl_slist_append(*headers, line.data);
-	if (!n) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	*headers = n;
-out:
-	buf_free(&line);
-	return rc;
 }
 
 /* "Authorization: Bearer <token>", the current token; our copy is zeroed
@@ -181,7 +137,7 @@ static int az_bearer(struct az_call *call, struct curl_slist **headers)
 	buf_init(&line, AZURE_TOKEN_MAX_LEN + 64);
 	rc = buf_puts(&line, "Authorization: Bearer ");
 	if (!rc)
-		rc = refresh_get(call->az->token, &line, &call->token_gen);
+		rc = refresh_get(call->az->token, &line, &call->c.creds_gen);
 	if (!rc) {
 		n = curl_slist_append(*headers, line.data);
 		if (n)
@@ -195,11 +151,13 @@ static int az_bearer(struct az_call *call, struct curl_slist **headers)
 	return rc;
 }
 
+/* store_call_ops.build_headers: Shared Key, a bearer token or nothing. */
 static int az_build_headers(void *ctx, struct curl_slist **headers)
 {
 	struct az_call *call = ctx;
+	const struct store_call *c = &call->c;
 	struct azure *az = call->az;
-	struct azure_header signed_h[AZ_MAX_HEADERS + 4];
+	struct azure_header signed_h[STORE_CALL_MAX_HEADERS + 4];
 	struct azure_request req;
 	struct buf auth;
 	char date[30];
@@ -207,14 +165,14 @@ static int az_build_headers(void *ctx, struct curl_slist **headers)
 	int rc = 0;
 
 	azure_format_rfc1123(time(NULL), date);
-	for (i = 0; i < call->n_extra; i++)
-		signed_h[n++] = call->extra[i];
-	if (call->range[0])
-		signed_h[n++] = (struct azure_header){"x-ms-range", call->range};
+	for (i = 0; i < c->n_extra; i++)
+		signed_h[n++] = (struct azure_header){c->extra[i].name, c->extra[i].value};
+	if (c->range[0])
+		signed_h[n++] = (struct azure_header){"x-ms-range", c->range};
 	signed_h[n++] = (struct azure_header){"x-ms-date", date};
 	signed_h[n++] = (struct azure_header){"x-ms-version", AZURE_API_VERSION};
 	for (i = 0; i < n && !rc; i++)
-		rc = az_header_line(headers, signed_h[i].name, signed_h[i].value);
+		rc = http_add_header(headers, signed_h[i].name, signed_h[i].value);
 	if (!rc && az->token)
 		return az_bearer(call, headers);
 	if (rc || !az->key)
@@ -224,105 +182,37 @@ static int az_build_headers(void *ctx, struct curl_slist **headers)
 	if (call->has_body)
 		signed_h[n++] = (struct azure_header){"Content-Length", call->length};
 	req = (struct azure_request){
-		.method = call->method,
-		.path = call->path.data,
-		.query = call->query.data,
+		.method = c->method,
+		.path = c->path.data,
+		.query = c->query.data,
 		.headers = signed_h,
 		.n_headers = n,
 	};
 	buf_init(&auth, 4096);
 	rc = azure_sharedkey_authorization(&req, az->account, az->key, &auth);
 	if (!rc)
-		rc = az_header_line(headers, "Authorization", auth.data);
+		rc = http_add_header(headers, "Authorization", auth.data);
 	OPENSSL_cleanse(auth.data, auth.len);
 	buf_free(&auth);
 	return rc;
 }
 
-/* The URL to send, and the one to log (without the SAS, a secret). */
-static int az_urls(const struct az_call *call, struct buf *url, struct buf *shown)
-{
-	const struct azure *az = call->az;
-	int rc;
-
-	buf_init(url, 65536);
-	buf_init(shown, 65536);
-	rc = buf_printf(shown, "%s%s", az->origin, call->path.data);
-	if (!rc && call->query.len)
-		rc = buf_printf(shown, "?%s", call->query.data);
-	if (!rc)
-		rc = buf_puts(url, shown->data);
-	if (!rc && az->sas)
-		rc = buf_printf(url, "%c%s", call->query.len ? '&' : '?', az->sas);
-	return rc;
-}
-
 /*
- * Whether the service refused the bearer token itself, so that a new one
- * may do: Azure answers 401 (InvalidAuthenticationInfo, with a
+ * store_call_ops.creds_refused: whether the service refused the bearer
+ * token itself: Azure answers 401 (InvalidAuthenticationInfo, with a
  * WWW-Authenticate challenge) to an expired or revoked token, azurite 403
  * AuthenticationFailed ("Lifetime validation failed. The token is expired.").
  */
-static bool az_token_refused(const struct azure *az, const struct http_response *resp)
+static bool az_token_refused(const struct store_call *call, const struct http_response *resp)
 {
 	char code[64];
 
-	if (!az->token)
-		return false;
+	(void)call;
 	if (resp->status == 401)
 		return true;
 	return resp->status == 403 &&
 	       http_response_header(resp, "x-ms-error-code", code, sizeof(code)) &&
 	       !strcmp(code, "AuthenticationFailed");
-}
-
-/* Send call; url and request are derived from it. */
-static int az_send(struct az_call *call, struct http_request *req, struct http_response *resp)
-{
-	struct timespec t0, t1;
-	struct buf url, shown;
-	int rc;
-
-	rc = az_urls(call, &url, &shown);
-	if (rc)
-		goto out;
-	req->method = call->method;
-	req->url = url.data;
-	req->build_headers = az_build_headers;
-	req->ctx = call;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = http_execute(call->az->http, req, resp);
-	if (!rc && az_token_refused(call->az, resp)) {
-		/* Once: the body is read again from its start. */
-		log_info("%s %s: HTTP %ld, the token was refused: once more with a new one",
-			 call->method, shown.data, resp->status);
-		refresh_refused(call->az->token, call->token_gen);
-		http_response_free(resp);
-		rc = http_execute(call->az->http, req, resp);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (rc) {
-		log_warn("%s %s: %s", call->method, shown.data,
-			 resp->error[0] ? resp->error : strerror(-rc));
-		/* Retries are spent: to the application this is an I/O error. */
-		if (rc != -ENOMEM)
-			rc = -EIO;
-	} else if (log_enabled(LOG_DEBUG)) {
-		log_debug("%s %s: HTTP %ld in %ld ms", call->method, shown.data, resp->status,
-			  (long)((t1.tv_sec - t0.tv_sec) * 1000 +
-				 (t1.tv_nsec - t0.tv_nsec) / 1000000));
-	}
-out:
-	if (url.data)
-		OPENSSL_cleanse(url.data, url.len);
-	buf_free(&url);
-	buf_free(&shown);
-	return rc;
-}
-
-static bool az_ok(const struct http_response *resp)
-{
-	return resp->status >= 200 && resp->status < 300;
 }
 
 /* The error code of a failed answer: x-ms-error-code, which every answer
@@ -346,10 +236,7 @@ static void az_error_code(const struct http_response *resp, char **code, char **
  * request id, quietly for a plain "not found". */
 static int az_error(const char *op, const char *key, const struct http_response *resp)
 {
-	static const struct {
-		const char *code;
-		int err;
-	} codes[] = {
+	static const struct store_errno codes[] = {
 		{"BlobNotFound", -ENOENT},
 		{"ContainerNotFound", -ENOENT},
 		{"ResourceNotFound", -ENOENT},
@@ -381,39 +268,29 @@ static int az_error(const char *op, const char *key, const struct http_response 
 	};
 	char *code, *message;
 	char id[128] = "";
-	int err = http_status_errno(resp->status);
-	size_t i;
+	int err;
 
 	az_error_code(resp, &code, &message);
-	if (code) {
-		for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-			if (strcmp(codes[i].code, code) == 0) {
-				err = codes[i].err;
-				break;
-			}
-		}
-	}
-	if (!err)
-		err = -EIO;
 	http_response_header(resp, "x-ms-request-id", id, sizeof(id));
-	log_msg(err == -ENOENT ? LOG_DEBUG : LOG_WARNING,
-		"Azure %s '%s': HTTP %ld %s%s%s (request id %s)", op, key ? key : "", resp->status,
-		code ? code : "", message ? ": " : "", message ? message : "", id[0] ? id : "none");
+	err = store_error("Azure", codes, sizeof(codes) / sizeof(codes[0]), op, key, resp, code,
+			  message, id[0] ? id : NULL);
 	free(code);
 	free(message);
 	return err;
 }
 
-/* Metadata headers as s3fs writes them (x-ms-meta-*); they live in the
- * call, as long as its headers. */
+static const struct store_call_ops az_call_ops = {
+	.name = "Azure",
+	.build_headers = az_build_headers,
+	.creds_refused = az_token_refused,
+	.refused_retry = "the token was refused: once more with a new one",
+	.error = az_error,
+};
+
+/* Metadata headers as s3fs writes them (x-ms-meta-*). */
 static int az_add_meta(struct az_call *call, const struct store_meta *m)
 {
-	int rc = 0;
-
-	meta_to_headers(m, "x-ms-meta-", &call->meta);
-	for (unsigned int i = 0; i < call->meta.n && !rc; i++)
-		rc = az_call_add(call, call->meta.name[i], call->meta.value[i]);
-	return rc;
+	return store_call_add_meta(&call->c, m, "x-ms-meta-");
 }
 
 static bool az_meta_empty(const struct store_meta *m)
@@ -430,8 +307,8 @@ static int az_properties(struct azure *az, const char *key, struct http_response
 
 	rc = az_call_init(&call, az, "HEAD", key);
 	if (!rc)
-		rc = az_send(&call, &req, resp);
-	if (!rc && !az_ok(resp)) {
+		rc = store_call_send(&call.c, &req, resp);
+	if (!rc && !store_answer_ok(resp)) {
 		rc = az_error("HEAD", key, resp);
 		http_response_free(resp);
 	}
@@ -444,14 +321,9 @@ static int az_properties(struct azure *az, const char *key, struct http_response
 static void az_obj_from_headers(const struct http_response *resp, struct store_obj *out)
 {
 	char v[128];
-	const char *slash;
 
 	memset(out, 0, sizeof(*out));
-	if (resp->status == 206 && http_response_header(resp, "Content-Range", v, sizeof(v)) &&
-	    (slash = strrchr(v, '/')))
-		out->size = strtoull(slash + 1, NULL, 10);
-	else if (http_response_header(resp, "Content-Length", v, sizeof(v)))
-		out->size = strtoull(v, NULL, 10);
+	out->size = store_answer_size(resp);
 	if (http_response_header(resp, "Last-Modified", v, sizeof(v)) &&
 	    azure_parse_rfc1123(v, &out->last_modified))
 		out->last_modified = curl_getdate(v, NULL);
@@ -479,86 +351,36 @@ static int az_head(struct store *s, const char *key, struct store_obj *out)
 static int az_head_and_read(struct store *s, const char *key, void *dst, size_t len, size_t *got,
 			    struct store_obj *out)
 {
-	struct iovec v = {dst, len};
-	/* No retries: on any trouble, Get Blob Properties (which retries)
-	 * answers. */
-	struct http_request req = {.retries = 0, .dst = &v, .dst_cnt = 1, .dst_len = len};
 	struct http_response resp;
 	struct az_call call;
 	int rc;
 
 	*got = 0;
 	rc = az_call_init(&call, az_of(s), "GET", key);
-	if (rc)
-		goto out;
-	snprintf(call.range, sizeof(call.range), "bytes=0-%zu", len ? len - 1 : 0);
-	rc = az_send(&call, &req, &resp);
-	/* An empty blob has no byte 0 (416); a busy server deserves retries. */
-	if (rc || resp.status == 416 || resp.status == 429 || resp.status >= 500) {
-		if (!rc)
-			http_response_free(&resp);
-		az_call_free(&call);
-		return az_head(s, key, out);
-	}
-	if (!az_ok(&resp)) {
-		rc = az_error("GET", key, &resp);
-	} else {
-		az_obj_from_headers(&resp, out);
-		*got = resp.dst_got;
-		if (*got > out->size)
-			*got = (size_t)out->size;
-	}
-	http_response_free(&resp);
-out:
+	if (!rc)
+		rc = store_call_read_first(&call.c, key, dst, len, got, &resp);
 	az_call_free(&call);
-	return rc;
+	if (rc > 0)
+		return az_head(s, key, out);
+	if (rc)
+		return rc;
+	az_obj_from_headers(&resp, out);
+	if (*got > out->size)
+		*got = (size_t)out->size;
+	http_response_free(&resp);
+	return 0;
 }
 
 static int az_get(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
 		  size_t *got, const char *if_match)
 {
-	struct http_request req = {.retries = -1, .dst = dst, .dst_cnt = cnt, .skip_on_200 = off};
-	struct http_response resp;
 	struct az_call call;
-	size_t len = 0;
 	int rc;
 
-	for (int i = 0; i < cnt; i++)
-		len += dst[i].iov_len;
-	req.dst_len = len;
 	*got = 0;
-	if (!len)
-		return 0;
 	rc = az_call_init(&call, az_of(s), "GET", key);
-	if (rc)
-		goto out;
-	snprintf(call.range, sizeof(call.range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
-	if (if_match && *if_match)
-		rc = az_call_add(&call, "If-Match", if_match);
 	if (!rc)
-		rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (resp.status == 416) {
-		rc = 0; /* at or past the end */
-	} else if (!az_ok(&resp)) {
-		rc = az_error("GET", key, &resp);
-	} else {
-		char etag[80];
-
-		*got = resp.dst_got;
-		/* Trust, but verify: pieces of two versions must never mix. */
-		if (if_match && *if_match &&
-		    http_response_header(&resp, "ETag", etag, sizeof(etag)) &&
-		    strcmp(etag, if_match)) {
-			log_info("Azure GET '%s': changed from %s to %s while read", key, if_match,
-				 etag);
-			*got = 0;
-			rc = -ESTALE;
-		}
-	}
-	http_response_free(&resp);
-out:
+		rc = store_call_get(&call.c, key, off, dst, cnt, got, if_match, "If-Match");
 	az_call_free(&call);
 	return rc;
 }
@@ -567,7 +389,6 @@ static int az_put(struct store *s, const char *key, const struct store_meta *met
 		  store_reader_fn read, void *ctx, uint64_t len)
 {
 	struct http_request req = {.retries = -1, .read_body = read, .body_ctx = ctx};
-	struct http_response resp;
 	struct az_call call;
 	int rc;
 
@@ -576,16 +397,10 @@ static int az_put(struct store *s, const char *key, const struct store_meta *met
 		rc = az_call_add(&call, "x-ms-blob-type", "BlockBlob");
 	if (!rc)
 		rc = az_add_meta(&call, meta);
-	if (rc)
-		goto out;
-	az_call_body(&call, &req, len);
-	rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!az_ok(&resp))
-		rc = az_error("PUT", key, &resp);
-	http_response_free(&resp);
-out:
+	if (!rc) {
+		az_call_body(&call, &req, len);
+		rc = store_call_run(&call.c, &req, "PUT", key);
+	}
 	az_call_free(&call);
 	return rc;
 }
@@ -596,7 +411,6 @@ static int az_set_metadata(struct azure *az, const char *key, const struct store
 {
 	struct http_request req = {.retries = -1, .read_body = http_mem_read};
 	struct http_mem empty = {"", 0};
-	struct http_response resp;
 	struct az_call call;
 	int rc;
 
@@ -606,16 +420,10 @@ static int az_set_metadata(struct azure *az, const char *key, const struct store
 		rc = az_call_query(&call, "comp", "metadata");
 	if (!rc)
 		rc = az_add_meta(&call, meta);
-	if (rc)
-		goto out;
-	az_call_body(&call, &req, 0);
-	rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!az_ok(&resp))
-		rc = az_error("SET-METADATA", key, &resp);
-	http_response_free(&resp);
-out:
+	if (!rc) {
+		az_call_body(&call, &req, 0);
+		rc = store_call_run(&call.c, &req, "SET-METADATA", key);
+	}
 	az_call_free(&call);
 	return rc;
 }
@@ -632,7 +440,6 @@ static void az_copy_abort(struct azure *az, const char *dst, const char *copy_id
 {
 	struct http_request req = {.retries = 0, .read_body = http_mem_read};
 	struct http_mem empty = {"", 0};
-	struct http_response resp;
 	struct az_call call;
 
 	req.body_ctx = &empty;
@@ -640,11 +447,7 @@ static void az_copy_abort(struct azure *az, const char *dst, const char *copy_id
 	    !az_call_query(&call, "copyid", copy_id) &&
 	    !az_call_add(&call, "x-ms-copy-action", "abort")) {
 		az_call_body(&call, &req, 0);
-		if (!az_send(&call, &req, &resp)) {
-			if (!az_ok(&resp))
-				az_error("ABORT-COPY", dst, &resp);
-			http_response_free(&resp);
-		}
+		store_call_run(&call.c, &req, "ABORT-COPY", dst);
 	}
 	az_call_free(&call);
 }
@@ -734,10 +537,10 @@ static int az_copy(struct store *s, const char *src, const char *dst, const stru
 	if (rc)
 		goto out;
 	az_call_body(&call, &req, 0);
-	rc = az_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	if (!az_ok(&resp)) {
+	if (!store_answer_ok(&resp)) {
 		rc = az_error("COPY", src, &resp);
 	} else {
 		http_response_header(&resp, "x-ms-copy-status", status, sizeof(status));
@@ -761,20 +564,12 @@ out:
 
 static int az_remove(struct store *s, const char *key)
 {
-	struct http_request req = {.retries = -1};
-	struct http_response resp;
 	struct az_call call;
 	int rc;
 
 	rc = az_call_init(&call, az_of(s), "DELETE", key);
 	if (!rc)
-		rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!az_ok(&resp) && resp.status != 404)
-		rc = az_error("DELETE", key, &resp);
-	http_response_free(&resp);
-out:
+		rc = store_call_delete(&call.c, key);
 	az_call_free(&call);
 	return rc;
 }
@@ -810,26 +605,13 @@ static int az_list_call(struct az_call *call, struct azure *az, const char *pref
 static int az_list(struct store *s, const char *prefix, const char *delim, const char *token,
 		   unsigned int max_keys, struct store_list *out)
 {
-	struct http_request req = {.retries = -1};
-	struct http_response resp;
 	struct az_call call;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = az_list_call(&call, az_of(s), prefix, delim, token, max_keys);
 	if (!rc)
-		rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!az_ok(&resp))
-		rc = az_error("LIST", prefix, &resp);
-	else
-		rc = azure_xml_parse_list(resp.body.data ? resp.body.data : "", resp.body.len, out);
-	if (rc == -EPROTO)
-		log_warn("Azure LIST '%s': unreadable listing from the server",
-			 prefix ? prefix : "");
-	http_response_free(&resp);
-out:
+		rc = store_call_list(&call.c, prefix, azure_xml_parse_list, out);
 	az_call_free(&call);
 	return rc;
 }
@@ -899,7 +681,6 @@ static int az_upload_part(struct store *s, struct store_upload *u, unsigned int 
 			  store_reader_fn read, void *ctx, size_t len)
 {
 	struct http_request req = {.retries = -1, .read_body = read, .body_ctx = ctx};
-	struct http_response resp;
 	struct az_call call;
 	char id[AZURE_BLOCK_ID_LEN + 1];
 	int rc;
@@ -912,18 +693,12 @@ static int az_upload_part(struct store *s, struct store_upload *u, unsigned int 
 		rc = az_call_query(&call, "comp", "block");
 	if (!rc)
 		rc = az_call_query(&call, "blockid", id);
-	if (rc)
-		goto out;
-	az_call_body(&call, &req, len);
-	rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!az_ok(&resp))
-		rc = az_error("PUT-BLOCK", u->key, &resp);
-	http_response_free(&resp);
+	if (!rc) {
+		az_call_body(&call, &req, len);
+		rc = store_call_run(&call.c, &req, "PUT-BLOCK", u->key);
+	}
 	if (!rc)
 		rc = az_upload_mark(u, part_no);
-out:
 	az_call_free(&call);
 	return rc;
 }
@@ -931,7 +706,6 @@ out:
 static int az_upload_complete(struct store *s, struct store_upload *u, unsigned int n_parts)
 {
 	struct http_request req = {.retries = -1, .read_body = http_mem_read};
-	struct http_response resp;
 	struct http_mem mem;
 	struct az_call call;
 	struct buf body;
@@ -966,12 +740,7 @@ static int az_upload_complete(struct store *s, struct store_upload *u, unsigned 
 	mem = (struct http_mem){body.data, body.len};
 	req.body_ctx = &mem;
 	az_call_body(&call, &req, body.len);
-	rc = az_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!az_ok(&resp))
-		rc = az_error("PUT-BLOCK-LIST", u->key, &resp);
-	http_response_free(&resp);
+	rc = store_call_run(&call.c, &req, "PUT-BLOCK-LIST", u->key);
 out:
 	az_call_free(&call);
 out_body:
@@ -1065,13 +834,13 @@ static int az_probe(struct store *s, const char *prefix, char **why)
 	rc = az_list_call(&call, az, prefix, NULL, NULL, 1);
 	if (rc)
 		goto out;
-	rc = az_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (rc) {
 		buf_printf(&msg, "cannot reach %s: %s", az->origin,
 			   resp.error[0] ? resp.error : strerror(-rc));
 		goto out;
 	}
-	if (!az_ok(&resp)) {
+	if (!store_answer_ok(&resp)) {
 		rc = az_error("LIST", prefix, &resp);
 		az_probe_message(az, &resp, rc, &msg);
 	} else {
@@ -1146,7 +915,7 @@ static int az_presign(struct store *s, const char *key, bool put, unsigned int e
 	buf_init(&u, 65536);
 	rc = az_call_init(&call, az, put ? "PUT" : "GET", key);
 	if (!rc)
-		rc = buf_printf(&u, "%s%s?", az->origin, call.path.data)
+		rc = buf_printf(&u, "%s%s?", az->origin, call.c.path.data)
 			     ?: azure_sas_token(&sas, az->key, &u);
 	if (!rc)
 		*url = buf_steal(&u);

@@ -24,11 +24,11 @@
 #include "log.h"
 #include "s3_xml.h"
 #include "sigv4.h"
+#include "store_call.h"
 #include "store_meta.h"
 #include "uri.h"
 #include "xml_util.h"
 
-#define S3_MAX_EXTRA	 24
 #define S3_EMPTY_SHA256	 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_UNSIGNED	 "UNSIGNED-PAYLOAD"
 #define S3_DELETE_BATCH	 1000
@@ -72,19 +72,15 @@ struct store_upload {
 	unsigned int n_etags; /* protected by lock */
 };
 
-/* One request's signing context, rebuilt into headers on every attempt. */
+/* One request and what SigV4 signs of it besides the headers. */
 struct s3_call {
+	struct store_call c; /* first: the callbacks get &c */
 	struct s3 *s3;
-	const char *method;
-	struct buf path;  /* encoded */
-	struct buf query; /* encoded, no '?' */
-	struct sigv4_header extra[S3_MAX_EXTRA];
-	size_t n_extra;
 	const char *payload_hash;
-	uint64_t creds_gen; /* of the credentials the last attempt was signed with */
-	char range[64];
 	char content_md5[32];
 };
+
+static const struct store_call_ops s3_call_ops;
 
 static struct s3 *s3_of(struct store *s)
 {
@@ -93,32 +89,28 @@ static struct s3 *s3_of(struct store *s)
 
 static int s3_call_add(struct s3_call *call, const char *name, const char *value)
 {
-	if (call->n_extra == S3_MAX_EXTRA)
-		return -E2BIG;
-	call->extra[call->n_extra].name = name;
-	call->extra[call->n_extra].value = value;
-	call->n_extra++;
-	return 0;
+	return store_call_add(&call->c, name, value);
 }
 
+/* A call on the bucket (key NULL) or one of its objects. */
 static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method, const char *key)
 {
+	const struct store_target to = {
+		.ops = &s3_call_ops,
+		.http = s3->http,
+		.origin = s3->origin,
+		.base = s3->path_base,
+		.creds = s3->creds,
+	};
 	int rc;
 
 	memset(call, 0, sizeof(*call));
 	call->s3 = s3;
-	call->method = method;
 	call->payload_hash = S3_EMPTY_SHA256;
-	buf_init(&call->path, 16384);
-	buf_init(&call->query, 16384);
-	rc = buf_puts(&call->path, s3->path_base);
-	if (!rc && key) {
-		rc = buf_puts(&call->path, "/");
-		if (!rc)
-			rc = uri_encode(&call->path, key, strlen(key), true);
-	} else if (!rc && !s3->path_base[0]) {
-		rc = buf_puts(&call->path, "/");
-	}
+	rc = store_call_init(&call->c, &to, method, key);
+	/* Virtual-hosted, the bucket's path is "/". */
+	if (!rc && !key && !s3->path_base[0])
+		rc = buf_puts(&call->c.path, "/");
 	if (!rc && s3->requester_pays)
 		rc = s3_call_add(call, "x-amz-request-payer", "requester");
 	return rc;
@@ -126,8 +118,7 @@ static int s3_call_init(struct s3_call *call, struct s3 *s3, const char *method,
 
 static void s3_call_free(struct s3_call *call)
 {
-	buf_free(&call->path);
-	buf_free(&call->query);
+	store_call_free(&call->c);
 }
 
 /* The headers the bucket options add to a request on an object. */
@@ -167,44 +158,34 @@ static int s3_call_object_opts(struct s3_call *call, enum s3_obj_op op)
 	return rc;
 }
 
-/* Append "&name=value" to the query, value encoded. */
 static int s3_call_query(struct s3_call *call, const char *name, const char *value)
 {
-	int rc = 0;
-
-	if (call->query.len)
-		rc = buf_puts(&call->query, "&");
-	if (!rc)
-		rc = buf_puts(&call->query, name);
-	if (!rc && value) {
-		rc = buf_puts(&call->query, "=");
-		if (!rc)
-			rc = uri_encode(&call->query, value, strlen(value), false);
-	}
-	return rc;
+	return store_call_query(&call->c, name, value);
 }
 
+/* store_call_ops.build_headers: SigV4 in the Authorization header. */
 static int s3_build_headers(void *ctx, struct curl_slist **headers)
 {
 	struct s3_call *call = ctx;
+	const struct store_call *c = &call->c;
 	struct s3 *s3 = call->s3;
-	struct sigv4_header signed_h[S3_MAX_EXTRA + 4];
+	struct sigv4_header signed_h[STORE_CALL_MAX_HEADERS + 4];
 	struct sigv4_request req;
-	struct creds c;
+	struct creds cr;
 	struct buf auth;
 	char amz_date[17];
 	size_t n = 0, i;
 	int rc = 0;
 
-	for (i = 0; i < call->n_extra && !rc; i++)
-		rc = http_add_header(headers, call->extra[i].name, call->extra[i].value);
-	if (!rc && call->range[0])
-		rc = http_add_header(headers, "Range", call->range);
+	for (i = 0; i < c->n_extra && !rc; i++)
+		rc = http_add_header(headers, c->extra[i].name, c->extra[i].value);
+	if (!rc && c->range[0])
+		rc = http_add_header(headers, "Range", c->range);
 	if (!rc && call->content_md5[0])
 		rc = http_add_header(headers, "Content-MD5", call->content_md5);
 	if (rc || !s3->creds)
 		return rc;
-	rc = aws_creds_get(s3->creds, &c, &call->creds_gen);
+	rc = aws_creds_get(s3->creds, &cr, &call->c.creds_gen);
 	if (rc)
 		return rc;
 
@@ -212,15 +193,15 @@ static int s3_build_headers(void *ctx, struct curl_slist **headers)
 	signed_h[n++] = (struct sigv4_header){"host", s3->host};
 	signed_h[n++] = (struct sigv4_header){"x-amz-content-sha256", call->payload_hash};
 	signed_h[n++] = (struct sigv4_header){"x-amz-date", amz_date};
-	if (c.session_token)
-		signed_h[n++] = (struct sigv4_header){"x-amz-security-token", c.session_token};
-	for (i = 0; i < call->n_extra; i++)
-		signed_h[n++] = call->extra[i];
+	if (cr.session_token)
+		signed_h[n++] = (struct sigv4_header){"x-amz-security-token", cr.session_token};
+	for (i = 0; i < c->n_extra; i++)
+		signed_h[n++] = (struct sigv4_header){c->extra[i].name, c->extra[i].value};
 
 	req = (struct sigv4_request){
-		.method = call->method,
-		.path = call->path.data,
-		.query = call->query.data,
+		.method = c->method,
+		.path = c->path.data,
+		.query = c->query.data,
 		.headers = signed_h,
 		.n_headers = n,
 		.payload_hash = call->payload_hash,
@@ -229,45 +210,33 @@ static int s3_build_headers(void *ctx, struct curl_slist **headers)
 		.amz_date = amz_date,
 	};
 	buf_init(&auth, 4096);
-	rc = sigv4_authorization(&req, c.access_key, c.secret_key, &auth);
+	rc = sigv4_authorization(&req, cr.access_key, cr.secret_key, &auth);
 	if (!rc)
 		rc = http_add_header(headers, "Authorization", auth.data);
 	if (!rc)
 		rc = http_add_header(headers, "x-amz-date", amz_date);
 	if (!rc)
 		rc = http_add_header(headers, "x-amz-content-sha256", call->payload_hash);
-	if (!rc && c.session_token)
-		rc = http_add_header(headers, "x-amz-security-token", c.session_token);
+	if (!rc && cr.session_token)
+		rc = http_add_header(headers, "x-amz-security-token", cr.session_token);
 	if (auth.data)
 		explicit_bzero(auth.data, auth.len);
 	buf_free(&auth);
-	creds_clear(&c);
+	creds_clear(&cr);
 	return rc;
 }
 
-static int s3_url(const struct s3_call *call, struct buf *url)
+/* store_call_ops.creds_refused: whether S3 refused the credentials
+ * themselves (expired or revoked session). A HEAD's answer has no body to
+ * say so: its 400 is taken as that (else it is the odd SSE-C mismatch, and
+ * a second try costs little). */
+static bool s3_creds_refused(const struct store_call *call, const struct http_response *resp)
 {
-	int rc;
-
-	buf_init(url, 65536);
-	rc = buf_printf(url, "%s%s", call->s3->origin, call->path.data);
-	if (!rc && call->query.len)
-		rc = buf_printf(url, "?%s", call->query.data);
-	return rc;
-}
-
-/* Whether S3 refused the credentials themselves (expired or revoked
- * session), so that fresh ones may do. A HEAD's answer has no body to say
- * so: its 400 is taken as that (else it is the odd SSE-C mismatch, and a
- * second try costs little). */
-static bool s3_creds_refused(const struct s3_call *call, const struct http_response *resp)
-{
-	const struct s3 *s3 = call->s3;
 	static const char *const codes[] = {"ExpiredToken", "InvalidToken", "TokenRefreshRequired"};
 	char *code = NULL;
 	bool refused = false;
 
-	if (!s3->creds || (resp->status != 400 && resp->status != 403))
+	if (resp->status != 400 && resp->status != 403)
 		return false;
 	if (!strcmp(call->method, "HEAD"))
 		return resp->status == 400;
@@ -281,55 +250,11 @@ static bool s3_creds_refused(const struct s3_call *call, const struct http_respo
 	return refused;
 }
 
-/* Send call; url and request are derived from it. */
-static int s3_send(struct s3_call *call, struct http_request *req, struct http_response *resp)
-{
-	struct timespec t0, t1;
-	struct buf url;
-	int rc;
-
-	rc = s3_url(call, &url);
-	if (rc) {
-		buf_free(&url);
-		return rc;
-	}
-	req->method = call->method;
-	req->url = url.data;
-	req->build_headers = s3_build_headers;
-	req->ctx = call;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = http_execute(call->s3->http, req, resp);
-	if (!rc && s3_creds_refused(call, resp)) {
-		/* Once: the body is read again from its start. */
-		log_info("%s %s: HTTP %ld, the credentials were refused: once more with new ones",
-			 call->method, url.data, resp->status);
-		refresh_refused(call->s3->creds, call->creds_gen);
-		http_response_free(resp);
-		rc = http_execute(call->s3->http, req, resp);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (rc) {
-		log_warn("%s %s: %s", call->method, url.data,
-			 resp->error[0] ? resp->error : strerror(-rc));
-		/* Retries are spent: to the application this is an I/O error. */
-		if (rc != -ENOMEM)
-			rc = -EIO;
-	} else if (log_enabled(LOG_DEBUG))
-		log_debug("%s %s: HTTP %ld in %ld ms", call->method, url.data, resp->status,
-			  (long)((t1.tv_sec - t0.tv_sec) * 1000 +
-				 (t1.tv_nsec - t0.tv_nsec) / 1000000));
-	buf_free(&url);
-	return rc;
-}
-
 /* The one map from an S3 answer to errno; logs the cause with the request
  * id, quietly for a plain "not found". */
 static int s3_error(const char *op, const char *key, const struct http_response *resp)
 {
-	static const struct {
-		const char *code;
-		int err;
-	} codes[] = {
+	static const struct store_errno codes[] = {
 		{"NoSuchKey", -ENOENT},
 		{"NoSuchBucket", -ENOENT},
 		{"NoSuchUpload", -ENOENT},
@@ -352,54 +277,61 @@ static int s3_error(const char *op, const char *key, const struct http_response 
 	};
 	char *code = NULL, *message = NULL, *request_id = NULL;
 	char hdr_id[128] = "";
-	int err = http_status_errno(resp->status);
-	size_t i;
+	int err;
 
 	if (resp->body.len)
 		s3_xml_parse_error(resp->body.data, resp->body.len, &code, &message, &request_id);
-	if (code) {
-		for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-			if (strcmp(codes[i].code, code) == 0) {
-				err = codes[i].err;
-				break;
-			}
-		}
-	}
-	if (!err)
-		err = -EIO; /* an Error document inside a 200 (CopyObject) */
 	if (!request_id)
 		http_response_header(resp, "x-amz-request-id", hdr_id, sizeof(hdr_id));
-	log_msg(err == -ENOENT ? LOG_DEBUG : LOG_WARNING,
-		"S3 %s '%s': HTTP %ld %s%s%s (request id %s)", op, key ? key : "", resp->status,
-		code ? code : "", message ? ": " : "", message ? message : "",
-		request_id ? request_id : (hdr_id[0] ? hdr_id : "none"));
+	err = store_error("S3", codes, sizeof(codes) / sizeof(codes[0]), op, key, resp, code,
+			  message, request_id ? request_id : (hdr_id[0] ? hdr_id : NULL));
 	free(code);
 	free(message);
 	free(request_id);
 	return err;
 }
 
-static bool s3_ok(const struct http_response *resp)
+static const struct store_call_ops s3_call_ops = {
+	.name = "S3",
+	.build_headers = s3_build_headers,
+	.creds_refused = s3_creds_refused,
+	.refused_retry = "the credentials were refused: once more with new ones",
+	.error = s3_error,
+};
+
+/* Whether the answer is a failure, an Error document inside a 200
+ * included: CopyObject, UploadPartCopy and CompleteMultipartUpload can fail
+ * after their 200 header. */
+static bool s3_answer_failed(const struct http_response *resp)
 {
-	return resp->status >= 200 && resp->status < 300;
+	return !store_answer_ok(resp) || (resp->body.data && strstr(resp->body.data, "<Error>"));
 }
 
-/* Metadata headers as s3fs writes them; h must outlive the call. */
-static int s3_add_meta(struct s3_call *call, const struct store_meta *m, struct meta_headers *h)
+/* Metadata headers as s3fs writes them. */
+static int s3_add_meta(struct s3_call *call, const struct store_meta *m)
 {
-	int rc = 0;
+	return store_call_add_meta(&call->c, m, "x-amz-meta-");
+}
 
-	meta_to_headers(m, "x-amz-meta-", h);
-	for (unsigned int i = 0; i < h->n && !rc; i++)
-		rc = s3_call_add(call, h->name[i], h->value[i]);
+/* A HEAD or GET of key, with the bucket options' headers for reading. */
+static int s3_read_call(struct s3_call *call, struct s3 *s3, const char *method, const char *key)
+{
+	int rc;
+
+	rc = s3_call_init(call, s3, method, key);
+	if (!rc)
+		rc = s3_call_object_opts(call, S3_OBJ_READ);
 	return rc;
 }
 
-/* What HEAD and GET answers say of the object (size aside). */
+/* What HEAD and GET answers say of the object. */
 static void s3_obj_from_headers(const struct http_response *resp, struct store_obj *out)
 {
 	char v[128];
 
+	memset(out, 0, sizeof(*out));
+	/* 206: "bytes 0-N/TOTAL"; 200 (Range ignored): the whole object. */
+	out->size = store_answer_size(resp);
 	if (http_response_header(resp, "Last-Modified", v, sizeof(v)))
 		out->last_modified = curl_getdate(v, NULL);
 	http_response_header(resp, "ETag", out->etag, sizeof(out->etag));
@@ -411,23 +343,17 @@ static int s3_head(struct store *s, const char *key, struct store_obj *out)
 	struct http_request req = {.retries = -1};
 	struct http_response resp;
 	struct s3_call call;
-	char v[128];
 	int rc;
 
-	rc = s3_call_init(&call, s3_of(s), "HEAD", key);
+	rc = s3_read_call(&call, s3_of(s), "HEAD", key);
 	if (!rc)
-		rc = s3_call_object_opts(&call, S3_OBJ_READ);
-	if (!rc)
-		rc = s3_send(&call, &req, &resp);
+		rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	if (!s3_ok(&resp)) {
+	if (!store_answer_ok(&resp)) {
 		rc = s3_error("HEAD", key, &resp);
 		goto out_resp;
 	}
-	memset(out, 0, sizeof(*out));
-	if (http_response_header(&resp, "Content-Length", v, sizeof(v)))
-		out->size = strtoull(v, NULL, 10);
 	s3_obj_from_headers(&resp, out);
 out_resp:
 	http_response_free(&resp);
@@ -439,100 +365,36 @@ out:
 static int s3_head_and_read(struct store *s, const char *key, void *dst, size_t len, size_t *got,
 			    struct store_obj *out)
 {
-	struct iovec v = {dst, len};
-	/* No retries: on any trouble, a plain HEAD (which retries) answers. */
-	struct http_request req = {.retries = 0, .dst = &v, .dst_cnt = 1, .dst_len = len};
 	struct http_response resp;
 	struct s3_call call;
-	char cr[128];
-	const char *slash;
 	int rc;
 
 	*got = 0;
-	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	rc = s3_read_call(&call, s3_of(s), "GET", key);
 	if (!rc)
-		rc = s3_call_object_opts(&call, S3_OBJ_READ);
-	if (rc)
-		goto out;
-	snprintf(call.range, sizeof(call.range), "bytes=0-%zu", len ? len - 1 : 0);
-	rc = s3_send(&call, &req, &resp);
-	/* An empty object has no byte 0 (416; s3rver even promises one byte
-	 * and sends none), and a busy server deserves the retries HEAD has. */
-	if (rc || resp.status == 416 || resp.status == 429 || resp.status >= 500) {
-		if (!rc)
-			http_response_free(&resp);
-		s3_call_free(&call);
+		rc = store_call_read_first(&call.c, key, dst, len, got, &resp);
+	s3_call_free(&call);
+	if (rc > 0)
 		return s3_head(s, key, out);
-	}
-	if (!s3_ok(&resp)) {
-		rc = s3_error("GET", key, &resp);
-		goto out_resp;
-	}
-	memset(out, 0, sizeof(*out));
-	*got = resp.dst_got;
-	/* 206: "bytes 0-N/TOTAL"; 200 (Range ignored): the whole object. */
-	if (resp.status == 206 && http_response_header(&resp, "Content-Range", cr, sizeof(cr)) &&
-	    (slash = strrchr(cr, '/')))
-		out->size = strtoull(slash + 1, NULL, 10);
-	else if (http_response_header(&resp, "Content-Length", cr, sizeof(cr)))
-		out->size = strtoull(cr, NULL, 10);
+	if (rc)
+		return rc;
+	s3_obj_from_headers(&resp, out);
 	if (*got > out->size)
 		*got = (size_t)out->size;
-	s3_obj_from_headers(&resp, out);
-out_resp:
 	http_response_free(&resp);
-out:
-	s3_call_free(&call);
-	return rc;
+	return 0;
 }
 
 static int s3_get(struct store *s, const char *key, uint64_t off, const struct iovec *dst, int cnt,
 		  size_t *got, const char *if_match)
 {
-	struct http_request req = {.retries = -1, .dst = dst, .dst_cnt = cnt, .skip_on_200 = off};
-	struct http_response resp;
 	struct s3_call call;
-	size_t len = 0;
 	int rc;
 
-	for (int i = 0; i < cnt; i++)
-		len += dst[i].iov_len;
-	req.dst_len = len;
 	*got = 0;
-	if (!len)
-		return 0;
-	rc = s3_call_init(&call, s3_of(s), "GET", key);
+	rc = s3_read_call(&call, s3_of(s), "GET", key);
 	if (!rc)
-		rc = s3_call_object_opts(&call, S3_OBJ_READ);
-	if (rc)
-		goto out;
-	snprintf(call.range, sizeof(call.range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
-	if (if_match && *if_match)
-		rc = s3_call_add(&call, "if-match", if_match);
-	if (!rc)
-		rc = s3_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (resp.status == 416) {
-		rc = 0; /* past the end */
-	} else if (!s3_ok(&resp)) {
-		rc = s3_error("GET", key, &resp);
-	} else {
-		char etag[80];
-
-		*got = resp.dst_got;
-		/* Some S3-compatible servers ignore If-Match: check it ourselves. */
-		if (if_match && *if_match &&
-		    http_response_header(&resp, "etag", etag, sizeof(etag)) &&
-		    strcmp(etag, if_match)) {
-			log_info("S3 GET '%s': changed from %s to %s while read", key, if_match,
-				 etag);
-			*got = 0;
-			rc = -ESTALE;
-		}
-	}
-	http_response_free(&resp);
-out:
+		rc = store_call_get(&call.c, key, off, dst, cnt, got, if_match, "if-match");
 	s3_call_free(&call);
 	return rc;
 }
@@ -545,28 +407,33 @@ static int s3_put(struct store *s, const char *key, const struct store_meta *met
 				   .body_ctx = ctx,
 				   .body_len = len,
 				   .has_body = true};
-	struct http_response resp;
 	struct s3_call call;
-	struct meta_headers mh;
 	int rc;
 
 	rc = s3_call_init(&call, s3_of(s), "PUT", key);
 	if (!rc)
-		rc = s3_add_meta(&call, meta, &mh);
+		rc = s3_add_meta(&call, meta);
 	if (!rc)
 		rc = s3_call_object_opts(&call, S3_OBJ_WRITE);
-	if (rc)
-		goto out;
 	if (len)
 		call.payload_hash = S3_UNSIGNED;
-	rc = s3_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!s3_ok(&resp))
-		rc = s3_error("PUT", key, &resp);
-	http_response_free(&resp);
-out:
+	if (!rc)
+		rc = store_call_run(&call.c, &req, "PUT", key);
 	s3_call_free(&call);
+	return rc;
+}
+
+/* x-amz-copy-source: "/bucket/src", src encoded into source, which must
+ * outlive the call. */
+static int s3_call_copy_source(struct s3_call *call, const char *src, struct buf *source)
+{
+	int rc;
+
+	rc = buf_printf(source, "/%s/", call->s3->bucket);
+	if (!rc)
+		rc = uri_encode(source, src, strlen(src), true);
+	if (!rc)
+		rc = s3_call_add(call, "x-amz-copy-source", source->data);
 	return rc;
 }
 
@@ -579,33 +446,26 @@ static int s3_copy(struct store *s, const char *src, const char *dst, const stru
 	struct http_response resp;
 	struct s3_call call;
 	struct buf source;
-	struct meta_headers mh;
 	int rc;
 
 	req.body_ctx = &empty;
 	buf_init(&source, 8192);
 	rc = s3_call_init(&call, s3, "PUT", dst);
 	if (!rc)
-		rc = buf_printf(&source, "/%s/", s3->bucket);
-	if (!rc)
-		rc = uri_encode(&source, src, strlen(src), true);
-	if (!rc)
-		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+		rc = s3_call_copy_source(&call, src, &source);
 	if (!rc)
 		rc = s3_call_object_opts(&call, S3_OBJ_COPY);
 	if (!rc && meta) {
 		rc = s3_call_add(&call, "x-amz-metadata-directive", "REPLACE");
 		if (!rc)
-			rc = s3_add_meta(&call, meta, &mh);
+			rc = s3_add_meta(&call, meta);
 	}
 	if (rc)
 		goto out;
-	rc = s3_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	/* CopyObject can fail after its 200 header: the body then holds an
-	 * Error document instead of CopyObjectResult. */
-	if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+	if (s3_answer_failed(&resp))
 		rc = s3_error("COPY", src, &resp);
 	http_response_free(&resp);
 out:
@@ -616,20 +476,12 @@ out:
 
 static int s3_remove(struct store *s, const char *key)
 {
-	struct http_request req = {.retries = -1};
-	struct http_response resp;
 	struct s3_call call;
 	int rc;
 
 	rc = s3_call_init(&call, s3_of(s), "DELETE", key);
 	if (!rc)
-		rc = s3_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!s3_ok(&resp) && resp.status != 404)
-		rc = s3_error("DELETE", key, &resp);
-	http_response_free(&resp);
-out:
+		rc = store_call_delete(&call.c, key);
 	s3_call_free(&call);
 	return rc;
 }
@@ -671,10 +523,10 @@ static int s3_remove_batch(struct s3 *s3, const char *const *keys, size_t n)
 	mem = (struct http_mem){body.data, body.len};
 	req.body_ctx = &mem;
 	req.body_len = body.len;
-	rc = s3_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	if (!s3_ok(&resp)) {
+	if (!store_answer_ok(&resp)) {
 		rc = s3_error("DELETE-MANY", keys[0], &resp);
 	} else if (s3_xml_parse_delete_result(resp.body.data, resp.body.len, &n_errors, &first) ==
 			   0 &&
@@ -707,8 +559,6 @@ static int s3_remove_many(struct store *s, const char *const *keys, size_t n)
 static int s3_list(struct store *s, const char *prefix, const char *delim, const char *token,
 		   unsigned int max_keys, struct store_list *out)
 {
-	struct http_request req = {.retries = -1};
-	struct http_response resp;
 	struct s3_call call;
 	char max[16];
 	int rc;
@@ -728,17 +578,7 @@ static int s3_list(struct store *s, const char *prefix, const char *delim, const
 		rc = s3_call_query(&call, "max-keys", max);
 	}
 	if (!rc)
-		rc = s3_send(&call, &req, &resp);
-	if (rc)
-		goto out;
-	if (!s3_ok(&resp))
-		rc = s3_error("LIST", prefix, &resp);
-	else
-		rc = s3_xml_parse_list(resp.body.data ? resp.body.data : "", resp.body.len, out);
-	if (rc == -EPROTO)
-		log_warn("S3 LIST '%s': unreadable listing from the server", prefix);
-	http_response_free(&resp);
-out:
+		rc = store_call_list(&call.c, prefix, s3_xml_parse_list, out);
 	s3_call_free(&call);
 	return rc;
 }
@@ -751,7 +591,6 @@ static int s3_upload_begin(struct store *s, const char *key, const struct store_
 	struct http_response resp;
 	struct store_upload *u;
 	struct s3_call call;
-	struct meta_headers mh;
 	int rc;
 
 	u = calloc(1, sizeof(*u));
@@ -763,14 +602,14 @@ static int s3_upload_begin(struct store *s, const char *key, const struct store_
 	if (!rc)
 		rc = s3_call_query(&call, "uploads", "");
 	if (!rc)
-		rc = s3_add_meta(&call, meta, &mh);
+		rc = s3_add_meta(&call, meta);
 	if (!rc)
 		rc = s3_call_object_opts(&call, S3_OBJ_WRITE);
 	if (!rc)
-		rc = s3_send(&call, &req, &resp);
+		rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	if (!s3_ok(&resp))
+	if (!store_answer_ok(&resp))
 		rc = s3_error("CREATE-MULTIPART", key, &resp);
 	else
 		rc = s3_xml_parse_upload_id(resp.body.data ? resp.body.data : "", resp.body.len,
@@ -857,10 +696,10 @@ static int s3_upload_part(struct store *s, struct store_upload *u, unsigned int 
 	if (rc)
 		goto out;
 	call.payload_hash = S3_UNSIGNED;
-	rc = s3_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
-	if (!s3_ok(&resp)) {
+	if (!store_answer_ok(&resp)) {
 		rc = s3_error("UPLOAD-PART", u->key, &resp);
 	} else if (!http_response_header(&resp, "ETag", etag, sizeof(etag))) {
 		log_warn("S3 UploadPart '%s' #%u: no ETag in the answer", u->key, part_no);
@@ -895,11 +734,7 @@ static int s3_upload_part_copy(struct store *s, struct store_upload *u, unsigned
 	buf_init(&source, 8192);
 	rc = s3_upload_call(s3, &call, "PUT", u, part_no);
 	if (!rc)
-		rc = buf_printf(&source, "/%s/", s3->bucket);
-	if (!rc)
-		rc = uri_encode(&source, src, strlen(src), true);
-	if (!rc)
-		rc = s3_call_add(&call, "x-amz-copy-source", source.data);
+		rc = s3_call_copy_source(&call, src, &source);
 	snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
 	if (!rc)
 		rc = s3_call_add(&call, "x-amz-copy-source-range", range);
@@ -908,11 +743,11 @@ static int s3_upload_part_copy(struct store *s, struct store_upload *u, unsigned
 	if (!rc)
 		rc = s3_call_object_opts(&call, S3_OBJ_PART_COPY);
 	if (!rc)
-		rc = s3_send(&call, &req, &resp);
+		rc = store_call_send(&call.c, &req, &resp);
 	if (rc)
 		goto out;
 	/* Like CopyObject, it can fail after its 200 header. */
-	if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+	if (s3_answer_failed(&resp))
 		rc = s3_error("UPLOAD-PART-COPY", u->key, &resp);
 	else if (xml_root_fields(resp.body.data ? resp.body.data : "", resp.body.len,
 				 "CopyPartResult", names, (char **const[]){&part_etag}, 1) ||
@@ -991,10 +826,10 @@ static int s3_upload_complete(struct store *s, struct store_upload *u, unsigned 
 	mem = (struct http_mem){body.data, body.len};
 	req.body_ctx = &mem;
 	req.body_len = body.len;
-	rc = s3_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (!rc) {
 		/* Like CopyObject, completion can fail inside a 200. */
-		if (!s3_ok(&resp) || (resp.body.data && strstr(resp.body.data, "<Error>")))
+		if (s3_answer_failed(&resp))
 			rc = s3_error("COMPLETE-MULTIPART", u->key, &resp);
 		http_response_free(&resp);
 	}
@@ -1016,8 +851,9 @@ static void s3_upload_abort(struct store *s, struct store_upload *u)
 
 	/* Best effort: some stores (s3rver) do not implement abort; the
 	 * bucket's lifecycle rules clean up what is left. */
-	if (!s3_upload_call(s3_of(s), &call, "DELETE", u, 0) && !s3_send(&call, &req, &resp)) {
-		if (!s3_ok(&resp))
+	if (!s3_upload_call(s3_of(s), &call, "DELETE", u, 0) &&
+	    !store_call_send(&call.c, &req, &resp)) {
+		if (!store_answer_ok(&resp))
 			log_debug("S3 AbortMultipartUpload '%s': HTTP %ld", u->key, resp.status);
 		http_response_free(&resp);
 	}
@@ -1050,13 +886,13 @@ static int s3_probe(struct store *s, const char *prefix, char **why)
 		rc = s3_call_query(&call, "max-keys", "1");
 	if (rc)
 		goto out;
-	rc = s3_send(&call, &req, &resp);
+	rc = store_call_send(&call.c, &req, &resp);
 	if (rc) {
 		buf_printf(&msg, "cannot reach %s: %s", s3->origin,
 			   resp.error[0] ? resp.error : strerror(-rc));
 		goto out;
 	}
-	if (!s3_ok(&resp)) {
+	if (!store_answer_ok(&resp)) {
 		char region[64];
 
 		rc = s3_error("LIST", prefix, &resp);
@@ -1144,13 +980,13 @@ static int s3_presign(struct store *s, const char *key, bool put, unsigned int e
 	buf_init(&u, 65536);
 	rc = s3_call_init(&call, s3, p.method, key);
 	sigv4_amz_date(time(NULL), date);
-	p.path = call.path.data;
+	p.path = call.c.path.data;
 	p.amz_date = date;
 	p.access_key = c.access_key;
 	p.secret_key = c.secret_key;
 	p.session_token = c.session_token;
 	if (!rc)
-		rc = buf_printf(&u, "%s%s?", s3->origin, call.path.data) ?: sigv4_presign(&p, &u);
+		rc = buf_printf(&u, "%s%s?", s3->origin, call.c.path.data) ?: sigv4_presign(&p, &u);
 	if (!rc)
 		*url = buf_steal(&u);
 	buf_free(&u);
