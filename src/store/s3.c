@@ -509,10 +509,11 @@ static int s3_remove_batch(struct s3 *s3, const char *const *keys, size_t n)
 
 	buf_init(&body, 4u << 20);
 	rc = s3_xml_build_delete(&body, keys, n);
-	if (!rc)
-		rc = s3_call_init(&call, s3, "POST", NULL);
-	else
+	if (rc) {
+		buf_free(&body);
 		return rc;
+	}
+	rc = s3_call_init(&call, s3, "POST", NULL);
 	if (!rc)
 		rc = s3_call_query(&call, "delete", "");
 	if (rc)

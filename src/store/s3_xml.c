@@ -95,7 +95,7 @@ static int add_object(struct store_list *out, size_t *cap, xmlNodePtr c)
 		e.last_modified = 0;
 	/* An ETag too long for the slot is dropped, never cut short. */
 	if (etag && strlen(etag) < sizeof(e.etag))
-		strcpy(e.etag, etag);
+		memcpy(e.etag, etag, strlen(etag) + 1);
 	free(size);
 	free(lm);
 	free(etag);

@@ -3,13 +3,11 @@
 # fresh azurite on a free loopback port, then stop azurite and remove its
 # data, whatever happens.
 #
-# Usage: tests/tools/azure_store_check.sh [CHECK_BINARY] [-v]
-# Without CHECK_BINARY the program is compiled here from the source tree
-# (cc, pkg-config: libcurl, libcrypto, libxml-2.0). azurite is installed
-# with npm into ${BUCKETFS_NPM_DIR:-/opt/bucketfs-test/npm} when missing.
+# Usage: tests/tools/azure_store_check.sh CHECK_BINARY [-v]
+# CHECK_BINARY is meson's (build/tests/azure_store_check; `meson test
+# --suite azure` passes it). azurite is installed with npm into
+# ${BUCKETFS_NPM_DIR:-/opt/bucketfs-test/npm} when missing.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
 npm_dir=${BUCKETFS_NPM_DIR:-/opt/bucketfs-test/npm}
 azurite=$npm_dir/node_modules/.bin/azurite-blob
 account=devstoreaccount1
@@ -23,6 +21,10 @@ for arg in "$@"; do
 	*) binary=$arg ;;
 	esac
 done
+if [ -z "$binary" ]; then
+	echo "usage: $0 CHECK_BINARY [-v] (meson builds it: tests/azure_store_check)" >&2
+	exit 2
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/azure-check.XXXXXX")
 pid=
@@ -43,16 +45,6 @@ if [ ! -x "$azurite" ]; then
 	(cd "$npm_dir" && npm install --no-audit --no-fund azurite >/dev/null)
 fi
 
-if [ -z "$binary" ]; then
-	binary=$tmp/azure_store_check
-	# shellcheck disable=SC2046 # pkg-config output is meant to split
-	cc -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Werror -g -O1 \
-		-I"$top/include" -o "$binary" "$here/azure_store_check.c" \
-		"$top/src/util/buf.c" "$top/src/util/log.c" "$top/src/util/metrics.c" \
-		"$top/src/util/uri.c" "$top/src/auth/sharedkey.c" "$top/src/http/http.c" \
-		"$top/src/store/store.c" "$top/src/store/azure.c" "$top/src/store/azure_xml.c" \
-		$(pkg-config --cflags --libs libcurl libcrypto libxml-2.0) -lpthread
-fi
 
 # Port 0: azurite binds a free port and says which. Strict mode (no
 # --loose, no --skipApiVersionCheck): our headers and x-ms-version must
