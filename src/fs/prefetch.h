@@ -1,7 +1,7 @@
 /*
  * Attribute prefetch driven by listings, so that `ls -l` does not cost one
- * serial HEAD per file. opendir hands over the keys it listed; the first
- * lookup of one of them HEADs it and the next names of the listing in
+ * serial HEAD per file. opendir hands over the keys it listed; a lookup of
+ * one of them keeps the names that follow it in the listing HEADed in
  * parallel, and later lookups take those results. A result is used once
  * and only while fresh (no older than the kernel's own attribute cache
  * would be), so it is never staler than a lookup's own HEAD could be.
