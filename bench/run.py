@@ -5,6 +5,7 @@ workloads, one table. Not a test: it prints figures, it asserts nothing.
   bench/run.py [--bucketfs build/bucketfs] [--delay-ms 0] [--size-mib 1024]
                [--tools bucketfs,s3fs,rclone,bucketfs-az] [--quick]
                [--workloads read,warm,random,write,ls,cat,create,untar]
+               [--bucketfs-opts OPT,...]
 
 Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), s3fs, rclone on
 s3rver; bucketfs-az, bucketfs on azurite (the same data, its own limit).
@@ -160,14 +161,15 @@ class AzureEnv(Env):
 
 
 def mount_cmd(tool, args, env, bucket, mnt, cache):
+    opts = f",{args.bucketfs_opts}" if args.bucketfs_opts else ""
     if tool == "bucketfs-az":
         return [args.bucketfs, f"az://{bucket}", mnt, "-o",
-                f"endpoint={env.endpoint},staging_dir={cache}"]
+                f"endpoint={env.endpoint},staging_dir={cache}{opts}"]
     if tool in ("bucketfs", "bucketfs-la"):
         # bucketfs-la: -o list_attrs, attributes from listings alone.
-        extra = ",list_attrs" if tool == "bucketfs-la" else ""
+        opts += ",list_attrs" if tool == "bucketfs-la" else ""
         return [args.bucketfs, f"s3://{bucket}", mnt, "-o",
-                f"endpoint={env.endpoint},passwd_file={env.passwd},staging_dir={cache}{extra}"]
+                f"endpoint={env.endpoint},passwd_file={env.passwd},staging_dir={cache}{opts}"]
     if tool == "s3fs":
         return ["s3fs", bucket, mnt, "-o",
                 f"url={env.endpoint},use_path_request_style,passwd_file={env.passwd},"
@@ -377,6 +379,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bucketfs", default=os.path.join(ROOT, "build", "bucketfs"))
+    ap.add_argument("--bucketfs-opts", default="", help="more -o options for bucketfs")
     ap.add_argument("--delay-ms", type=float, default=0)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--tools", default="bucketfs,s3fs,rclone")
