@@ -515,9 +515,19 @@ static void prefetch_locked(struct blocks *b, const char *key, const char *etag,
 			    uint64_t obj_hash, uint64_t size, uint64_t first, uint64_t last)
 {
 	struct fetch_job *j = NULL;
+	uint64_t tail = 0;
 
 	if (!b->n_threads && !start_threads(b))
 		return;
+	/* A window sliding block by block would send one-block GETs: while
+	 * plenty is ahead already, leave a short run at its far end for when
+	 * it has grown to a whole job (or reaches the end of the object). */
+	while (tail < BLOCKS_MAX_RUN && tail <= last - first &&
+	       !block_find(b, &(struct block_id){obj_hash, last - tail}))
+		tail++;
+	if (tail < BLOCKS_MAX_RUN && last - first + 1 >= 2 * BLOCKS_MAX_RUN &&
+	    block_len(b, size, last + 1))
+		last -= tail;
 	for (uint64_t idx = first; idx <= last; idx++) {
 		struct block_id id = {obj_hash, idx};
 		size_t len = block_len(b, size, idx);

@@ -216,6 +216,23 @@ START_TEST(test_prefetch_fills_ahead)
 }
 END_TEST
 
+START_TEST(test_sliding_window_sends_whole_runs)
+{
+	blocks_destroy(b);
+	ck_assert_int_eq(blocks_create(&mem,
+				       &(struct blocks_conf){.mem_size = 64 * BS,
+							     .block_size = BS,
+							     .fetch_threads = 2},
+				       &b),
+			 0);
+	/* 41 blocks read one at a time, 16 blocks ahead: one GET per block
+	 * as the window slides would be 40; runs of 8 are a handful. */
+	for (uint64_t off = 0; off < SIZE; off += BS)
+		read_check(off, BS, 16 * BS);
+	ck_assert_uint_le(gets, 10);
+}
+END_TEST
+
 static void *reader(void *arg)
 {
 	unsigned int seed = (unsigned int)(uintptr_t)arg;
@@ -731,6 +748,7 @@ int main(void)
 	tcase_add_test(tc, test_forget);
 	tcase_add_test(tc, test_random_reads_stay_small);
 	tcase_add_test(tc, test_prefetch_fills_ahead);
+	tcase_add_test(tc, test_sliding_window_sends_whole_runs);
 	tcase_add_test(tc, test_concurrent_readers);
 	suite_add_tcase(s, tc);
 
