@@ -102,9 +102,9 @@ static struct dc_name *name_new(const char *name, size_t len, const struct dirca
 	return n;
 }
 
-/* The fresh listing of dkey, made most recent; an expired one is dropped.
- * Called with the lock held. */
-static struct dc_dir *dir_fresh(struct dircache *dc, const char *dkey)
+/* The fresh listing of dkey, made most recent; an expired one is dropped
+ * (its size in *expired, if not NULL). Called with the lock held. */
+static struct dc_dir *dir_fresh_or_expired(struct dircache *dc, const char *dkey, ssize_t *expired)
 {
 	struct dc_dir *d;
 
@@ -112,6 +112,8 @@ static struct dc_dir *dir_fresh(struct dircache *dc, const char *dkey)
 	if (!d)
 		return NULL;
 	if (time(NULL) - d->fetched >= (time_t)dc->ttl) {
+		if (expired)
+			*expired = (ssize_t)d->n_names;
 		dir_free(dc, d);
 		return NULL;
 	}
@@ -122,6 +124,11 @@ static struct dc_dir *dir_fresh(struct dircache *dc, const char *dkey)
 	dc->lru.next->prev = d;
 	dc->lru.next = d;
 	return d;
+}
+
+static struct dc_dir *dir_fresh(struct dircache *dc, const char *dkey)
+{
+	return dir_fresh_or_expired(dc, dkey, NULL);
 }
 
 /* Install a listing of dkey holding names, replacing any older one. Takes
@@ -229,15 +236,18 @@ int dircache_lookup(struct dircache *dc, const char *dkey, const char *name,
 {
 	struct dc_name *n = NULL;
 	struct dc_dir *d;
+	ssize_t expired = -1;
 	int rc = -1;
 
 	pthread_mutex_lock(&dc->lock);
-	d = dir_fresh(dc, dkey);
+	d = dir_fresh_or_expired(dc, dkey, &expired);
 	if (d) {
 		HASH_FIND_STR(d->names, name, n);
 		if (n && out)
 			*out = n->e;
 		rc = n ? 1 : 0;
+	} else if (expired >= 0 && (size_t)expired <= DIRCACHE_REFRESH_NAMES) {
+		rc = -2;
 	}
 	pthread_mutex_unlock(&dc->lock);
 	return rc;

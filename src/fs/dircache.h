@@ -53,8 +53,14 @@ void dircache_abort(struct dircache_fill *fill);
 /* Record that dkey is an empty directory (just made here). */
 void dircache_set_empty(struct dircache *dc, const char *dkey);
 
-/* 1 with *out if name is in dkey's fresh listing, 0 if the listing is
- * fresh and name is not in it, -1 if there is no fresh listing. */
+/* A listing this small is cheaper to fetch again (one LIST page) than to
+ * look names up one by one (a HEAD and a LIST each) once it expires. */
+#define DIRCACHE_REFRESH_NAMES 1000
+
+/* 1 with *out (if not NULL) if name is in dkey's fresh listing, 0 if the
+ * listing is fresh and name is not in it, -1 if there is no fresh listing,
+ * -2 if the listing has just expired and had at most
+ * DIRCACHE_REFRESH_NAMES names (worth listing again). */
 int dircache_lookup(struct dircache *dc, const char *dkey, const char *name,
 		    struct dircache_entry *out);
 

@@ -437,6 +437,25 @@ static bool fs_ours_newer(const struct inode *i)
 	return i->local || i->open_count || (i->file && cache_file_dirty(i->file));
 }
 
+static void fs_listing_refresh(struct fs *fs, fuse_ino_t parent, const char *dkey);
+
+/* Before a lookup of key in directory parent: a small listing that has
+ * just expired is listed again, so that this lookup and those that follow
+ * (tar creating a file every few ms for minutes) cost one LIST between
+ * them, not a HEAD and a LIST each. */
+static void fs_lookup_refresh(struct fs *fs, fuse_ino_t parent, const char *key)
+{
+	struct buf dkey, name;
+
+	buf_init(&dkey, 8192);
+	buf_init(&name, 8192);
+	if (!fs_split_key(key, &dkey, &name) &&
+	    dircache_lookup(fs->dircache, dkey.data, name.data, NULL) == -2)
+		fs_listing_refresh(fs, parent, dkey.data);
+	buf_free(&dkey);
+	buf_free(&name);
+}
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -474,6 +493,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	struct store_obj obj;
 
+	fs_lookup_refresh(fs, parent, key.data);
 	if (prefetch_take(fs->prefetch, parent, key.data, &obj) == 0)
 		fs_remote_from_head(fs, &obj, &r);
 	else
@@ -1858,13 +1878,67 @@ static int fs_listing_fetch(struct fs *fs, struct fs_listing *ls, struct dircach
 	return rc;
 }
 
+/* The names of directory ino (key ls->dkey) into ls: from its fresh
+ * listing, else listed from the store into the cache, with the files
+ * created here and not uploaded yet. */
+static int fs_listing_gather(struct fs *fs, fuse_ino_t ino, struct fs_listing *ls)
+{
+	struct dircache_fill *fill = NULL;
+	struct fs_seen *s, *stmp;
+	struct inode *di, *i, *tmp;
+	int rc;
+
+	/* A fresh listing answers without a request. */
+	rc = dircache_each(fs->dircache, ls->dkey, fs_listing_add_cached, ls);
+	if (rc == -ENOENT) {
+		fill = dircache_begin(fs->dircache, ls->dkey);
+		rc = fs_listing_fetch(fs, ls, fill);
+	}
+	/* Files created here and not uploaded yet. */
+	pthread_mutex_lock(&fs->lock);
+	di = inode_get(&fs->table, ino);
+	HASH_ITER(hh, fs->table.by_ino, i, tmp)
+	{
+		if (rc || !di || i->parent != di || !i->local || i->unlinked)
+			continue;
+		rc = fs_dir_add_once(ls->d, &ls->seen, i->name, strlen(i->name), i->mode & S_IFMT);
+		if (!rc)
+			rc = dircache_fill_add(fill, i->name, strlen(i->name),
+					       &(struct dircache_entry){.type = i->mode & S_IFMT});
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (rc)
+		dircache_abort(fill);
+	else
+		dircache_commit(fs->dircache, fill);
+	HASH_ITER(hh, ls->seen, s, stmp)
+	{
+		HASH_DEL(ls->seen, s);
+		free(s);
+	}
+	return rc;
+}
+
+/* List directory parent (key dkey) again into the cache, for lookups. */
+static void fs_listing_refresh(struct fs *fs, fuse_ino_t parent, const char *dkey)
+{
+	struct fs_listing ls = {.dkey = dkey};
+
+	ls.d = calloc(1, sizeof(*ls.d));
+	if (!ls.d)
+		return;
+	fs_listing_gather(fs, parent, &ls); /* failed: lookups ask the store */
+	for (size_t k = 0; k < ls.n_files; k++)
+		free(ls.files[k]);
+	free(ls.files);
+	fs_dir_free(ls.d);
+}
+
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_listing ls = {0};
-	struct fs_seen *s, *stmp;
-	struct dircache_fill *fill = NULL;
-	struct inode *di, *i, *tmp;
+	struct inode *di;
 	struct buf dkey;
 	int rc;
 
@@ -1883,36 +1957,8 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = fs_dir_add(ls.d, ".", 1, S_IFDIR);
 	if (!rc)
 		rc = fs_dir_add(ls.d, "..", 2, S_IFDIR);
-	if (!rc) {
-		/* A fresh listing answers without a request. */
-		rc = dircache_each(fs->dircache, dkey.data, fs_listing_add_cached, &ls);
-		if (rc == -ENOENT) {
-			fill = dircache_begin(fs->dircache, dkey.data);
-			rc = fs_listing_fetch(fs, &ls, fill);
-		}
-	}
-	/* Files created here and not uploaded yet. */
-	pthread_mutex_lock(&fs->lock);
-	di = inode_get(&fs->table, ino);
-	HASH_ITER(hh, fs->table.by_ino, i, tmp)
-	{
-		if (rc || !di || i->parent != di || !i->local || i->unlinked)
-			continue;
-		rc = fs_dir_add_once(ls.d, &ls.seen, i->name, strlen(i->name), i->mode & S_IFMT);
-		if (!rc)
-			rc = dircache_fill_add(fill, i->name, strlen(i->name),
-					       &(struct dircache_entry){.type = i->mode & S_IFMT});
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (rc)
-		dircache_abort(fill);
-	else
-		dircache_commit(fs->dircache, fill);
-	HASH_ITER(hh, ls.seen, s, stmp)
-	{
-		HASH_DEL(ls.seen, s);
-		free(s);
-	}
+	if (!rc)
+		rc = fs_listing_gather(fs, ino, &ls);
 	/* With list_attrs the listing has the attributes: no HEADs to run. */
 	if (fs->conf.list_attrs) {
 		for (size_t k = 0; k < ls.n_files; k++)

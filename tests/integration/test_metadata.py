@@ -48,6 +48,31 @@ def test_create_in_listed_directory_costs_only_puts(mount_factory, s3, bucket, s
     assert delta(server, before)["GET list-type"] == 0
 
 
+def test_creates_past_list_ttl_cost_one_listing(mount_factory, s3, bucket, server):
+    """tar writing into a directory for longer than list_ttl: once the
+    listing expires, one LIST answers the next lookups, not a GET and a
+    LIST per new name; and that LIST sees what others added."""
+    mnt = mount_factory(bucket, opts=["list_ttl=1"])
+    os.mkdir(mnt.p("d"))
+    for i in range(5):
+        with open(mnt.p("d", f"f{i}"), "wb") as f:
+            f.write(b"x")
+    s3.put_object(Bucket=bucket, Key="d/theirs", Body=b"t")
+    time.sleep(1.2)
+    before = counts(server)
+    for i in range(5, 15):
+        with open(mnt.p("d", f"f{i}"), "wb") as f:
+            f.write(b"x")
+    d = delta(server, before)
+    assert d["PUT"] == 10 and d["GET list-type"] <= 2 and d["HEAD"] <= 1, d
+    try:
+        os.close(os.open(mnt.p("d", "theirs"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        raise AssertionError("another client's file was not seen")
+    except FileExistsError:
+        pass
+    assert get_object(s3, bucket, "d/theirs") == b"t"
+
+
 def test_changes_through_the_mount_show_at_once(mount_factory, s3, bucket):
     m = mount_factory(bucket, opts=["list_ttl=3600"])
     os.mkdir(m.p("c"))
