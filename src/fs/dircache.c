@@ -102,8 +102,10 @@ static struct dc_name *name_new(const char *name, size_t len, const struct dirca
 	return n;
 }
 
-/* The fresh listing of dkey, made most recent; an expired one is dropped
- * (its size in *expired, if not NULL). Called with the lock held. */
+/* The fresh listing of dkey, made most recent. An expired one is dropped
+ * by a lookup, which learns its size in *expired; other callers leave it
+ * for that lookup to find (a file uploaded in between must not hide it).
+ * Called with the lock held. */
 static struct dc_dir *dir_fresh_or_expired(struct dircache *dc, const char *dkey, ssize_t *expired)
 {
 	struct dc_dir *d;
@@ -112,9 +114,10 @@ static struct dc_dir *dir_fresh_or_expired(struct dircache *dc, const char *dkey
 	if (!d)
 		return NULL;
 	if (time(NULL) - d->fetched >= (time_t)dc->ttl) {
-		if (expired)
+		if (expired) {
 			*expired = (ssize_t)d->n_names;
-		dir_free(dc, d);
+			dir_free(dc, d);
+		}
 		return NULL;
 	}
 	d->prev->next = d->next;

@@ -58,7 +58,10 @@ def test_creates_past_list_ttl_cost_one_listing(mount_factory, s3, bucket, serve
         with open(mnt.p("d", f"f{i}"), "wb") as f:
             f.write(b"x")
     s3.put_object(Bucket=bucket, Key="d/theirs", Body=b"t")
+    held = open(mnt.p("d", "held"), "wb")
     time.sleep(1.2)
+    held.write(b"h")
+    held.close()  # an upload into the expired listing, before the next lookup
     before = counts(server)
     for i in range(5, 15):
         with open(mnt.p("d", f"f{i}"), "wb") as f:
