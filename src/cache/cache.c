@@ -1039,9 +1039,8 @@ static bool cache_stage_in_store(struct cache *c, const char *key, const struct 
 	same = theirs && ours;
 	for (uint64_t off = 0; same && off < size; off += chunk) {
 		size_t want = size - off < chunk ? (size_t)(size - off) : chunk, got = 0;
-		struct iovec iov = {theirs, want};
 
-		same = !c->store->ops->get(c->store, key, off, &iov, 1, &got, obj->etag) &&
+		same = !store_get(c->store, key, off, theirs, want, &got, obj->etag) &&
 		       got == want && pread(fd, ours, want, (off_t)off) == (ssize_t)want &&
 		       !memcmp(ours, theirs, want);
 	}
