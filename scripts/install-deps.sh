@@ -5,7 +5,7 @@ set -eu
 
 APT_PACKAGES="meson ninja-build pkg-config gcc clang libfuse3-dev fuse3 libcurl4-openssl-dev
 libssl-dev libxml2-dev uthash-dev check python3-pytest python3-pytest-timeout
-python3-botocore python3-boto3 awscli attr curl ca-certificates clang-format
+python3-botocore python3-boto3 awscli attr strace curl ca-certificates clang-format
 debhelper dpkg-dev rpm libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libjson-c-dev
 python3-grpcio python3-protobuf protobuf-compiler fio stress-ng"
 NPM_DIR=${BUCKETFS_NPM_DIR:-/opt/bucketfs-test/npm}

@@ -2179,11 +2179,20 @@ static void fs_url_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	buf_free(&key);
 }
 
-/* The root carries the counters, readable with getfattr -n user.bucketfs.stats. */
+/*
+ * The root carries the counters, readable with getfattr -n user.bucketfs.stats.
+ * Other namespaces (security., system., trusted.) are not kept: ENOTSUP
+ * says so, and ls -l then stops asking for SELinux labels and ACLs on this
+ * mount, where ENODATA cost it two round trips to the daemon per file.
+ */
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct buf b;
 
+	if (strncmp(name, "user.", 5)) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
 	if (!strcmp(name, PRESIGN_URL_XATTR) ||
 	    !strncmp(name, PRESIGN_XATTR_PREFIX, strlen(PRESIGN_XATTR_PREFIX))) {
 		fs_url_xattr(req, ino, name, size);

@@ -1,10 +1,12 @@
 """Metadata caching: listings answer lookups for list_ttl seconds (so a
 create costs its PUT and nothing else), changes made through the mount
 show at once, changes made by other clients show once the TTL runs out."""
+import errno
 import os
 import subprocess
 import time
 
+import pytest
 from conftest import get_object, keys
 
 
@@ -134,6 +136,28 @@ def test_list_attrs_ls_l_costs_the_listing_only(mount_factory, s3, bucket, serve
     with open(m.p("la", "f07"), "wb") as f:
         f.write(b"longer than before")
     assert os.stat(m.p("la", "f07")).st_size == 18
+
+
+def test_ls_l_asks_for_labels_and_acls_once(mount_factory, s3, bucket):
+    # Only user. attributes exist here. ENOTSUP for the others tells ls -l
+    # (and cp -a, tar --xattrs) so, once per mount instead of per file.
+    for i in range(20):
+        s3.put_object(Bucket=bucket, Key=f"x/f{i:02d}", Body=b"x")
+    m = mount_factory(bucket)
+    f = m.p("x", "f00")
+    for name in ("security.selinux", "system.posix_acl_access", "trusted.x"):
+        with pytest.raises(OSError) as e:
+            os.getxattr(f, name)
+        assert e.value.errno == errno.ENOTSUP, name
+    with pytest.raises(OSError) as e:
+        os.getxattr(f, "user.nothing")
+    assert e.value.errno == errno.ENODATA
+    assert os.getxattr(m.path, "user.bucketfs.stats").startswith(b"#")
+    out = subprocess.run(["strace", "-f", "-e", "trace=getxattr,lgetxattr", "ls", "-l",
+                          m.p("x")], capture_output=True, text=True, check=True)
+    assert len(out.stdout.splitlines()) == 21
+    calls = [line for line in out.stderr.splitlines() if "getxattr(" in line]
+    assert 1 <= len(calls) <= 4, out.stderr
 
 
 def test_cat_of_small_files_costs_one_request_each(mount_factory, s3, bucket, server):
