@@ -178,6 +178,7 @@ def mount_cmd(tool, args, env, bucket, mnt, cache):
 
 class Mount:
     def __init__(self, tool, args, env, bucket):
+        self.env, self.bucket = env, bucket
         self.path = tempfile.mkdtemp(prefix=f"bench-{tool}-", dir=env.work)
         cache = tempfile.mkdtemp(prefix=f"cache-{tool}-", dir=env.work)
         # rclone fails to start on these machines with AWS_CA_BUNDLE set.
@@ -250,6 +251,23 @@ def create_small(dirpath, n):
         os.write(fd, b"x" * 1024)
         os.fsync(fd)
         os.close(fd)
+
+
+def stored(m, prefix, n, size=None, timeout=3600):
+    """Return once the bucket holds n objects under prefix (each of size
+    bytes, if given). A write counts when its data is in the bucket: rclone
+    returns from close() before it uploads, and is timed until it has."""
+    if not hasattr(m.env, "s3"):
+        return  # azurite: only bucketfs runs there, stored at close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        objs = [o for page in m.env.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=m.bucket, Prefix=prefix)
+                for o in page.get("Contents", []) if not o["Key"].endswith("/")]
+        if len(objs) >= n and all(size is None or o["Size"] == size for o in objs):
+            return
+        time.sleep(0.2)
+    raise OSError(f"{n} objects under {prefix} not stored after {timeout} s")
 
 
 def cat_small(dirpath, n):
@@ -334,15 +352,17 @@ WORKLOADS = [
     ("1000 random 4 KiB reads", "random",
      lambda a, m, t: random_reads(m.p("big.bin"), a.size_mib * MIB, a.random_n)),
     ("durable sequential write", "write",
-     lambda a, m, t: write_file(m.p(f"w-{t}.bin"), a.big)),
+     lambda a, m, t: (write_file(m.p(f"w-{t}.bin"), a.big),
+                      stored(m, f"w-{t}.bin", 1, a.size_mib * MIB))),
     ("ls -l of the big directory", "ls", lambda a, m, t: subprocess.run(
         ["ls", "-l", m.p("many")], stdout=subprocess.DEVNULL, check=True)),
     ("cat of small files", "cat", lambda a, m, t: cat_small(m.p("small"), a.small_n)),
     ("durable create of small files", "create",
-     lambda a, m, t: create_small(m.p(f"created-{t}"), a.small_n)),
-    ("untar of a source tree", "untar", lambda a, m, t: subprocess.run(
+     lambda a, m, t: (create_small(m.p(f"created-{t}"), a.small_n),
+                      stored(m, f"created-{t}/", a.small_n, 1024))),
+    ("untar of a source tree", "untar", lambda a, m, t: (subprocess.run(
         ["tar", "-xf", a.tree, "-C", m.p(), "--transform", f"s,^include,tree-{t},"],
-        check=True, stderr=subprocess.DEVNULL)),
+        check=True, stderr=subprocess.DEVNULL), stored(m, f"tree-{t}/", a.n_tree))),
 ]
 
 
@@ -402,6 +422,7 @@ def main():
         print(f"preparing: {args.size_mib} MiB object, {args.list_n} objects to list, "
               f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
         args.big, args.tree, n_tree = prepare(env, args, bucket)
+        args.n_tree = n_tree
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
         rt = round_trip(env, bucket)
         if "bucketfs-az" in tools:
@@ -435,7 +456,7 @@ def main():
             print(line)
         if "rclone" in tools:
             print("rclone mount (--vfs-cache-mode writes) returns from close() before it "
-                  "uploads: its write times are not durable ones.")
+                  "uploads: its writes are timed until the bucket has them.")
         mb = args.size_mib / limit
         print(f"{'limit: 16 parallel curl GETs':32}{limit:10.2f}  ({mb:.0f} MiB/s)")
         print(f"one request (median of 50 sequential): PUT {rt['PUT'] * 1000:.1f} ms, "
