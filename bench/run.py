@@ -7,7 +7,8 @@ workloads, one table. Not a test: it prints figures, it asserts nothing.
                [--workloads read,warm,random,write,ls,cat,create,untar]
                [--bucketfs-opts OPT,...]
 
-Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), s3fs, rclone on
+Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), bucketfs-ac (bucketfs
+-o async_close: writes timed until stored, like rclone's), s3fs, rclone on
 s3rver; bucketfs-az, bucketfs on azurite (the same data, its own limit).
 
 --delay-ms puts a TCP delay line (bench/delayline.py) between the clients
@@ -41,6 +42,7 @@ AZ_ACCOUNT = "devstoreaccount1"
 AZ_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
           "KBHBeksoGMGw==")
 KEY = "S3RVER"
+BUCKETFS_S3 = ("bucketfs", "bucketfs-la", "bucketfs-ac")
 MIB = 1 << 20
 
 
@@ -159,9 +161,10 @@ def mount_cmd(tool, args, env, bucket, mnt, cache):
     if tool == "bucketfs-az":
         return [args.bucketfs, f"az://{bucket}", mnt, "-o",
                 f"endpoint={env.endpoint},staging_dir={cache}{opts}"]
-    if tool in ("bucketfs", "bucketfs-la"):
-        # bucketfs-la: -o list_attrs, attributes from listings alone.
-        opts += ",list_attrs" if tool == "bucketfs-la" else ""
+    if tool in BUCKETFS_S3:
+        # bucketfs-la: -o list_attrs, attributes from listings alone;
+        # bucketfs-ac: -o async_close, uploads after close() returns.
+        opts += {"bucketfs-la": ",list_attrs", "bucketfs-ac": ",async_close"}.get(tool, "")
         return [args.bucketfs, f"s3://{bucket}", mnt, "-o",
                 f"endpoint={env.endpoint},passwd_file={env.passwd},staging_dir={cache}{opts}"]
     if tool == "s3fs":
@@ -443,7 +446,7 @@ def main():
         print(f"seconds; ratio = peer time / bucketfs time (above 1: bucketfs faster); "
               f"{args.size_mib} MiB object, untar of {n_tree} files")
         head = f"{'workload':32}" + "".join(f"{t:>12}" for t in tools)
-        peers = [t for t in tools if t not in ("bucketfs", "bucketfs-la", "bucketfs-az")]
+        peers = [t for t in tools if t not in BUCKETFS_S3 + ("bucketfs-az",)]
         if "bucketfs" in tools:
             head += "".join(f"{'vs ' + p:>12}" for p in peers)
         print(head)

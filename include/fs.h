@@ -21,10 +21,12 @@ struct fs_conf {
 	mode_t file_mode; /* permission bits for objects without metadata */
 	mode_t dir_mode;
 	bool read_only;
-	unsigned int stat_ttl;	  /* seconds attributes are trusted (kernel and ours) */
-	unsigned int list_ttl;	  /* seconds a listing answers lookups; 0: off */
-	bool list_attrs;	  /* file attributes from listings, no HEADs */
-	unsigned int url_expires; /* seconds the user.bucketfs.url URL lives */
+	unsigned int stat_ttl;	     /* seconds attributes are trusted (kernel and ours) */
+	unsigned int list_ttl;	     /* seconds a listing answers lookups; 0: off */
+	bool list_attrs;	     /* file attributes from listings, no HEADs */
+	bool async_close;	     /* close() returns before the upload */
+	unsigned int upload_threads; /* async_close: files sent at once */
+	unsigned int url_expires;    /* seconds the user.bucketfs.url URL lives */
 };
 
 struct fs;

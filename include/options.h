@@ -64,6 +64,7 @@ struct bfs_options {
 	uint64_t multipart_threshold; /* default 64 MiB */
 	uint64_t part_size;	      /* default 8 MiB */
 	unsigned int upload_threads;  /* default 8 */
+	bool async_close;	      /* close() returns before the upload */
 	char *staging_dir;	      /* default /var/tmp/bucketfs */
 
 	/* Reading. */

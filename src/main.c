@@ -190,6 +190,8 @@ int main(int argc, char **argv)
 	fconf.stat_ttl = opts.stat_ttl;
 	fconf.list_ttl = opts.list_ttl;
 	fconf.list_attrs = opts.list_attrs;
+	fconf.async_close = opts.async_close;
+	fconf.upload_threads = opts.upload_threads;
 	fconf.url_expires = opts.url_expires;
 	log_init(opts.log_level, true);
 	fs = fs_create(cache, &fconf);

@@ -87,6 +87,8 @@ static const struct opt_def opt_defs[] = {
 	 "size of each uploaded part (default 8M)"},
 	{"upload_threads=", OPT_UINT, F(upload_threads), 1, 64, "N",
 	 "parts uploaded in parallel, all files together (default 8)"},
+	{"async_close", OPT_FLAG, F(async_close), 0, 0, NULL,
+	 "close() returns once staged, before the upload (fsync and unmount still wait)"},
 	{"staging_dir=", OPT_STR, F(staging_dir), 0, 0, "DIR",
 	 "where written files are staged until uploaded (default /var/tmp/bucketfs)"},
 	{"cache_size=", OPT_SIZE, F(cache_size), 4ULL << 20, 1ULL << 40, "SIZE",

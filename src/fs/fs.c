@@ -23,6 +23,7 @@
 
 #include "inode.h"
 #include "metrics.h"
+#include "closer.h"
 #include "dircache.h"
 #include "prefetch.h"
 #include "log.h"
@@ -30,6 +31,7 @@
 
 #define FS_NAME_MAX	  255
 #define FS_DIRCACHE_NAMES 100000 /* names in all cached listings */
+#define FS_CLOSER_PENDING 64	 /* async_close: closed files waiting to be sent */
 #define FS_SYMLINK_MAX	  4096
 #define FS_EMPTY_MARKER	  ".empty"
 #define FS_UNKNOWN_INO	  0xffffffffu /* readdir: the kernel looks entries up itself */
@@ -38,6 +40,7 @@ struct fs {
 	struct cache *cache;
 	struct prefetch *prefetch; /* attributes HEADed ahead of ls -l */
 	struct dircache *dircache; /* listings: negative lookups, readdir */
+	struct closer *closer;	   /* async_close: uploads after close(); else NULL */
 	int failed_at_exit;	   /* files not uploaded by the destroy op */
 	struct fs_conf conf;
 	char *prefix;
@@ -74,6 +77,16 @@ static struct fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+static int fs_flush_inode(struct fs *fs, fuse_ino_t ino);
+
+/* async_close: send a closed file, as its close() would have. A failure
+ * (logged with where the data is kept) leaves it in the mount for the
+ * next fsync or the unmount. */
+static int fs_send_closed(void *ctx, uint64_t ino)
+{
+	return fs_flush_inode(ctx, (fuse_ino_t)ino);
+}
+
 struct fs *fs_create(struct cache *cache, const struct fs_conf *conf)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
@@ -85,7 +98,12 @@ struct fs *fs_create(struct cache *cache, const struct fs_conf *conf)
 	fs->prefix = strdup(conf->prefix ? conf->prefix : "");
 	fs->prefetch = prefetch_create(cache);
 	fs->dircache = dircache_create(conf->list_ttl, FS_DIRCACHE_NAMES);
-	if (!fs->prefix || !fs->prefetch || !fs->dircache || inode_table_init(&fs->table)) {
+	if (conf->async_close)
+		fs->closer =
+			closer_create(conf->upload_threads, FS_CLOSER_PENDING, fs_send_closed, fs);
+	if (!fs->prefix || !fs->prefetch || !fs->dircache || (conf->async_close && !fs->closer) ||
+	    inode_table_init(&fs->table)) {
+		closer_destroy(fs->closer);
 		dircache_destroy(fs->dircache);
 		prefetch_destroy(fs->prefetch);
 		free(fs->prefix);
@@ -107,6 +125,7 @@ void fs_destroy(struct fs *fs)
 
 	if (!fs)
 		return;
+	closer_destroy(fs->closer);
 	/* Files still open at exit (SIGTERM, lazy unmount) were flushed by the
 	 * destroy op; closing them keeps the data of any that failed. */
 	HASH_ITER(hh, fs->table.by_ino, i, tmp)
@@ -770,9 +789,12 @@ out:
 	return rc;
 }
 
-static void fs_release_file(struct fs *fs, fuse_ino_t ino)
+/* The last close of ino: its file state goes, unless it has changes not
+ * uploaded, which keep it in the mount (returns true). */
+static bool fs_release_file(struct fs *fs, fuse_ino_t ino)
 {
 	struct cache_file *f = NULL;
+	bool kept = false;
 	struct inode *i;
 	struct buf key;
 
@@ -782,13 +804,16 @@ static void fs_release_file(struct fs *fs, fuse_ino_t ino)
 	if (i && i->open_count && --i->open_count == 0) {
 		f = i->file;
 		inode_key(i, fs->prefix, &key);
-		if (f && !i->unlinked && cache_file_dirty(f)) {
-			/* The upload failed: the staged data stays the file's
-			 * content, in the mount, until a flush sends it. */
-			log_warn("'%s' stays in the mount with changes not uploaded; the "
-				 "next close, fsync or unmount sends them",
-				 key.data ? key.data : "");
+		if (f && !i->unlinked && (cache_file_dirty(f) || (fs->closer && i->meta_dirty))) {
+			/* Not sent yet (async_close), or the upload failed: the
+			 * staged data stays the file's content, in the mount,
+			 * until a flush sends it. */
+			if (!fs->closer)
+				log_warn("'%s' stays in the mount with changes not uploaded; "
+					 "the next close, fsync or unmount sends them",
+					 key.data ? key.data : "");
 			f = NULL;
+			kept = true;
 		} else {
 			i->file = NULL;
 			if (i->unlinked && f)
@@ -800,6 +825,7 @@ static void fs_release_file(struct fs *fs, fuse_ino_t ino)
 	if (f)
 		cache_file_close(f, key.data ? key.data : "");
 	buf_free(&key);
+	return kept;
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -962,8 +988,16 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+
 	(void)fi;
-	fuse_reply_err(req, -fs_flush_inode(fs_of(req), ino));
+	if (fs->closer) {
+		/* async_close: the release queues the upload. */
+		closer_wait_room(fs->closer);
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fuse_reply_err(req, -fs_flush_inode(fs, ino));
 }
 
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -978,6 +1012,12 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs *fs = fs_of(req);
 
 	(void)fi;
+	if (fs->closer) {
+		if (fs_release_file(fs, ino))
+			closer_queue(fs->closer, ino);
+		fuse_reply_err(req, 0);
+		return;
+	}
 	/* close() already flushed; this catches writes through mmap and
 	 * descriptors closed without a flush. */
 	fs_flush_inode(fs, ino);
@@ -2221,7 +2261,12 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void fs_destroy_op(void *userdata)
 {
 	struct fs *fs = userdata;
-	int failed = fs_flush_all(fs);
+	int failed;
+
+	/* Uploads of closed files first; what failed there is sent again. */
+	if (fs->closer)
+		closer_drain(fs->closer);
+	failed = fs_flush_all(fs);
 
 	fs->failed_at_exit = failed;
 	if (failed)

@@ -1,0 +1,103 @@
+"""-o async_close: close() returns once the data is staged, uploads follow
+in the background, fsync() and unmount still wait for them, and nothing is
+lost when the store is away or the daemon is killed."""
+import os
+import signal
+import time
+
+from conftest import get_object, keys, unmount
+
+OPTS = ["async_close", "multipart_threshold=5M", "part_size=5M"]
+
+
+def wait_for(pred, what, timeout=60):
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, what
+        time.sleep(0.1)
+
+
+def test_closed_files_are_sent_and_unmount_waits(mount_factory, s3, bucket):
+    m = mount_factory(bucket, opts=OPTS)
+    files = {f"d/f{i:02d}": os.urandom(i * 997) for i in range(40)}
+    files["d/big"] = os.urandom(12 << 20)  # in parts, past the threshold
+    os.mkdir(m.p("d"))
+    for k, v in files.items():
+        with open(m.p(k), "wb") as f:
+            f.write(v)
+    # At once, before or while they are sent: the mount shows what was written.
+    assert sorted(os.listdir(m.p("d"))) == sorted(k[2:] for k in files)
+    for k, v in files.items():
+        with open(m.p(k), "rb") as f:
+            assert f.read() == v, k
+    assert m.close() == 0
+    assert keys(s3, bucket, "d/") == ["d/"] + sorted(files)  # and mkdir's marker
+    for k, v in files.items():
+        assert get_object(s3, bucket, k) == v, k
+
+
+def test_close_returns_while_the_store_is_away(mount_factory, s3, bucket, server):
+    m = mount_factory(bucket, opts=OPTS + ["retries=1"])
+    os.listdir(m.path)  # listed: creating a file needs no lookup
+    port = server.proxy_port
+    server.stop_proxy()
+    try:
+        with open(m.p("away"), "wb") as f:
+            f.write(b"kept until the store is back")  # close() succeeds
+        with open(m.p("away"), "rb") as f:
+            assert f.read() == b"kept until the store is back"
+        # The background upload fails, says so, and keeps the data.
+        wait_for(lambda: "upload of 'away'" in m.read_log(), m.read_log())
+        assert "the data stays in" in m.read_log()
+    finally:
+        server.start_proxy(port)
+    assert "away" not in keys(s3, bucket)
+    # The unmount sends it.
+    assert m.close() == 0
+    assert get_object(s3, bucket, "away") == b"kept until the store is back"
+
+
+def test_fsync_still_means_uploaded(mount_factory, s3, bucket):
+    m = mount_factory(bucket, opts=OPTS)
+    fd = os.open(m.p("synced"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"first")
+        os.fsync(fd)
+        assert get_object(s3, bucket, "synced") == b"first"
+    finally:
+        os.close(fd)
+
+
+def test_rename_and_unlink_right_after_close(mount_factory, s3, bucket):
+    m = mount_factory(bucket, opts=OPTS)
+    for name in ("moved", "gone"):
+        with open(m.p(name), "wb") as f:
+            f.write(name.encode() * 1000)
+    os.rename(m.p("moved"), m.p("there"))
+    os.unlink(m.p("gone"))
+    assert sorted(os.listdir(m.path)) == ["there"]
+    assert m.close() == 0
+    assert keys(s3, bucket) == ["there"]
+    assert get_object(s3, bucket, "there") == b"moved" * 1000
+
+
+def test_killed_before_sending_loses_nothing(mount_factory, s3, bucket, server):
+    m = mount_factory(bucket, opts=OPTS + ["retries=1"])
+    os.listdir(m.path)
+    port = server.proxy_port
+    server.stop_proxy()
+    data = {f"k{i}": os.urandom(3000 + i) for i in range(5)}
+    try:
+        for k, v in data.items():
+            with open(m.p(k), "wb") as f:
+                f.write(v)
+    finally:
+        m.proc.send_signal(signal.SIGKILL)
+        m.proc.wait()
+        unmount(m.path)
+        server.start_proxy(port)
+    assert keys(s3, bucket) == []
+    mount_factory(bucket)  # same staging dir: it sends what the dead one left
+    wait_for(lambda: keys(s3, bucket) == sorted(data), "not recovered")
+    for k, v in data.items():
+        assert get_object(s3, bucket, k) == v, k
