@@ -790,11 +790,12 @@ out:
 }
 
 /* The last close of ino: its file state goes, unless it has changes not
- * uploaded, which keep it in the mount (returns true). */
+ * uploaded, which keep it in the mount. Returns whether changes are left
+ * to send (async_close: also those of a file still open elsewhere). */
 static bool fs_release_file(struct fs *fs, fuse_ino_t ino)
 {
 	struct cache_file *f = NULL;
-	bool kept = false;
+	bool unsent = false;
 	struct inode *i;
 	struct buf key;
 
@@ -813,19 +814,23 @@ static bool fs_release_file(struct fs *fs, fuse_ino_t ino)
 					 "the next close, fsync or unmount sends them",
 					 key.data ? key.data : "");
 			f = NULL;
-			kept = true;
+			unsent = true;
 		} else {
 			i->file = NULL;
 			if (i->unlinked && f)
 				cache_file_discard(f);
 			inode_maybe_free(&fs->table, i);
 		}
+	} else if (fs->closer && i && i->file && !i->unlinked) {
+		/* Open elsewhere: what was written so far goes now, as a
+		 * close() would have sent it (a clean file is a no-op). */
+		unsent = true;
 	}
 	pthread_mutex_unlock(&fs->lock);
 	if (f)
 		cache_file_close(f, key.data ? key.data : "");
 	buf_free(&key);
-	return kept;
+	return unsent;
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -49,12 +49,28 @@ def test_close_returns_while_the_store_is_away(mount_factory, s3, bucket, server
         # The background upload fails, says so, and keeps the data.
         wait_for(lambda: "upload of 'away'" in m.read_log(), m.read_log())
         assert "the data stays in" in m.read_log()
+        assert "away" not in keys(s3, bucket)
     finally:
         server.start_proxy(port)
-    assert "away" not in keys(s3, bucket)
-    # The unmount sends it.
-    assert m.close() == 0
+    # Tried again by itself, a few seconds later, with nothing else to do.
+    wait_for(lambda: "away" in keys(s3, bucket), "not sent again")
     assert get_object(s3, bucket, "away") == b"kept until the store is back"
+    assert m.close() == 0
+
+
+def test_unmount_sends_what_failed(mount_factory, s3, bucket, server):
+    m = mount_factory(bucket, opts=OPTS + ["retries=1"])
+    os.listdir(m.path)
+    port = server.proxy_port
+    server.stop_proxy()
+    try:
+        with open(m.p("late"), "wb") as f:
+            f.write(b"sent at unmount")
+        wait_for(lambda: "upload of 'late'" in m.read_log(), m.read_log())
+    finally:
+        server.start_proxy(port)
+    assert m.close() == 0  # before the retry is due, or after: it is there
+    assert get_object(s3, bucket, "late") == b"sent at unmount"
 
 
 def test_fsync_still_means_uploaded(mount_factory, s3, bucket):
@@ -101,3 +117,16 @@ def test_killed_before_sending_loses_nothing(mount_factory, s3, bucket, server):
     wait_for(lambda: keys(s3, bucket) == sorted(data), "not recovered")
     for k, v in data.items():
         assert get_object(s3, bucket, k) == v, k
+
+
+def test_close_sends_while_the_file_is_open_elsewhere(mount_factory, s3, bucket):
+    m = mount_factory(bucket, opts=OPTS)
+    reader = open(m.p("shared"), "wb")  # another open of the same file
+    try:
+        with open(m.p("shared"), "r+b") as w:
+            w.write(b"sent at this close")
+        wait_for(lambda: "shared" in keys(s3, bucket) and
+                 get_object(s3, bucket, "shared") == b"sent at this close", "not sent")
+    finally:
+        reader.close()
+    assert m.close() == 0

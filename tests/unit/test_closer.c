@@ -144,6 +144,43 @@ START_TEST(test_writer_waits_for_room)
 }
 END_TEST
 
+/* Fails the first try of each inode. */
+static int send_fail_once(void *ctx, uint64_t ino)
+{
+	struct sends *s = ctx;
+	unsigned int n;
+
+	pthread_mutex_lock(&s->lock);
+	n = ++s->count[ino];
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return n == 1 ? -EIO : 0;
+}
+
+START_TEST(test_failed_send_is_tried_again)
+{
+	struct sends *s = sends_new(true);
+	struct closer *c = closer_create(1, 64, send_fail_once, s);
+	unsigned int tries;
+
+	closer_queue(c, 3);
+	ck_assert_uint_eq(closer_drain(c), 1); /* the first try failed */
+	/* A retry comes after a few seconds, by itself: wait for it. */
+	for (int i = 0; i < 300; i++) {
+		pthread_mutex_lock(&s->lock);
+		tries = s->count[3];
+		pthread_mutex_unlock(&s->lock);
+		if (tries == 2)
+			break;
+		usleep(100 * 1000);
+	}
+	ck_assert_uint_eq(tries, 2);
+	ck_assert_uint_eq(closer_drain(c), 0);
+	closer_destroy(c);
+	ck_assert_uint_eq(s->count[3], 2); /* and no more */
+}
+END_TEST
+
 START_TEST(test_destroy_sends_what_is_queued)
 {
 	struct sends *s = sends_new(true);
@@ -162,10 +199,13 @@ int main(void)
 	Suite *s = suite_create("closer");
 	TCase *tc = tcase_create("queue");
 
+	tcase_set_timeout(tc, 30); /* a retry comes 5 s after its failure */
+
 	tcase_add_test(tc, test_each_file_sent_once_and_failures_counted);
 	tcase_add_test(tc, test_queued_twice_while_waiting_is_sent_once);
 	tcase_add_test(tc, test_writer_waits_for_room);
 	tcase_add_test(tc, test_destroy_sends_what_is_queued);
+	tcase_add_test(tc, test_failed_send_is_tried_again);
 	suite_add_tcase(s, tc);
 	return check_run(s);
 }
