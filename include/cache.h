@@ -97,6 +97,7 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 /* Forget local changes without uploading (the file was unlinked). */
 void cache_file_discard(struct cache_file *f);
 uint64_t cache_file_size(struct cache_file *f);
+/* Whether it has changes not yet in the store; never waits for an upload. */
 bool cache_file_dirty(struct cache_file *f);
 /* Drop the file. Dirty data that could not be uploaded stays on disk in
  * the staging dir, and its path is logged. */

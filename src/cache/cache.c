@@ -60,14 +60,14 @@ struct cache_file {
 	struct cache *c;
 	unsigned int refs; /* atomic: its opener's, and cache_file_hold's */
 	pthread_mutex_t lock;
-	int fd;			      /* staging file, -1 while remote; protected by lock */
-	char *stage_path;	      /* protected by lock */
-	bool loaded;		      /* stage holds the whole object; protected by lock */
-	bool dirty;		      /* protected by lock */
-	uint64_t size;		      /* protected by lock */
-	char etag[80];		      /* version being read while remote; protected by lock */
-	uint64_t next_off;	      /* where a sequential reader reads next; protected by lock */
-	uint64_t window;	      /* current read-ahead; protected by lock */
+	int fd;		   /* staging file, -1 while remote; protected by lock */
+	char *stage_path;  /* protected by lock */
+	bool loaded;	   /* stage holds the whole object; protected by lock */
+	bool dirty;	   /* written under lock, atomically: cache_file_dirty reads it without */
+	uint64_t size;	   /* protected by lock */
+	char etag[80];	   /* version being read while remote; protected by lock */
+	uint64_t next_off; /* where a sequential reader reads next; protected by lock */
+	uint64_t window;   /* current read-ahead; protected by lock */
 	struct upload_stream *stream; /* multipart upload being filled; protected by lock */
 	struct store_meta meta;	      /* as of the last write; protected by lock */
 	char *journal_key;  /* key in the journal record, NULL if none; protected by lock */
@@ -800,7 +800,7 @@ int cache_file_write(struct cache_file *f, const char *key, const struct store_m
 	}
 	if (off + (uint64_t)n > f->size)
 		f->size = off + (uint64_t)n;
-	f->dirty = true;
+	__atomic_store_n(&f->dirty, true, __ATOMIC_RELEASE);
 	if (meta)
 		f->meta = *meta;
 	cache_journal(f, key, true);
@@ -837,7 +837,7 @@ static int cache_truncate_locked(struct cache_file *f, const char *key, uint64_t
 		upload_stream_dirty(f->stream, size < f->size ? size : f->size,
 				    size < f->size ? f->size - size : size - f->size);
 	f->size = size;
-	f->dirty = true;
+	__atomic_store_n(&f->dirty, true, __ATOMIC_RELEASE);
 	cache_journal(f, key, true);
 	return 0;
 }
@@ -950,7 +950,7 @@ int cache_file_flush(struct cache_file *f, const char *key, const struct store_m
 			(unsigned long long)f->size, strerror(-rc), f->stage_path);
 	} else {
 		metrics_add(uploads, 1);
-		f->dirty = false;
+		__atomic_store_n(&f->dirty, false, __ATOMIC_RELEASE);
 		if (f->partial)
 			cache_partial_release(f, key);
 		else
@@ -965,7 +965,7 @@ void cache_file_discard(struct cache_file *f)
 {
 	pthread_mutex_lock(&f->lock);
 	cache_stream_drop(f);
-	f->dirty = false;
+	__atomic_store_n(&f->dirty, false, __ATOMIC_RELEASE);
 	cache_journal(f, f->journal_key, false);
 	pthread_mutex_unlock(&f->lock);
 }
@@ -980,14 +980,12 @@ uint64_t cache_file_size(struct cache_file *f)
 	return size;
 }
 
+/* Without the lock, which an upload holds throughout: callers ask under
+ * fs->lock, and must not wait for the network there. An upload in flight
+ * counts as dirty. */
 bool cache_file_dirty(struct cache_file *f)
 {
-	bool dirty;
-
-	pthread_mutex_lock(&f->lock);
-	dirty = f->dirty;
-	pthread_mutex_unlock(&f->lock);
-	return dirty;
+	return __atomic_load_n(&f->dirty, __ATOMIC_ACQUIRE);
 }
 
 struct cache_file *cache_file_hold(struct cache_file *f)
@@ -1126,7 +1124,8 @@ static void cache_recover_one(struct cache *c, const char *stage, const char *jp
 		goto out;
 	}
 	f->fd = fd;
-	f->loaded = f->dirty = true;
+	f->loaded = true;
+	__atomic_store_n(&f->dirty, true, __ATOMIC_RELEASE);
 	f->size = (uint64_t)st.st_size;
 	f->meta = r.meta;
 	if (r.partial) {
