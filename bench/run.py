@@ -210,9 +210,10 @@ class Mount:
 
 
 def timed(fn):
+    """Seconds fn took, or until the time it returns (see stored)."""
     t = time.monotonic()
-    fn()
-    return time.monotonic() - t
+    end = fn()
+    return (end if isinstance(end, float) else time.monotonic()) - t
 
 
 def attempt(fn):
@@ -257,18 +258,20 @@ def create_small(dirpath, n):
 
 
 def stored(m, prefix, n, size=None, timeout=3600):
-    """Return once the bucket holds n objects under prefix (each of size
-    bytes, if given). A write counts when its data is in the bucket: rclone
-    returns from close() before it uploads, and is timed until it has."""
+    """Once the bucket holds n objects under prefix (each of size bytes, if
+    given), the time the listing that saw them was asked for: a write counts
+    when its data is in the bucket (rclone returns from close() before it
+    uploads), and s3rver's own time to list is not the tool's."""
     if not hasattr(m.env, "s3"):
-        return  # azurite: only bucketfs runs there, stored at close()
+        return None  # azurite: only bucketfs runs there, stored at close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        asked = time.monotonic()
         objs = [o for page in m.env.s3.get_paginator("list_objects_v2").paginate(
                     Bucket=m.bucket, Prefix=prefix)
                 for o in page.get("Contents", []) if not o["Key"].endswith("/")]
         if len(objs) >= n and all(size is None or o["Size"] == size for o in objs):
-            return
+            return asked
         time.sleep(0.2)
     raise OSError(f"{n} objects under {prefix} not stored after {timeout} s")
 
@@ -356,25 +359,28 @@ WORKLOADS = [
      lambda a, m, t: random_reads(m.p("big.bin"), a.size_mib * MIB, a.random_n)),
     ("durable sequential write", "write",
      lambda a, m, t: (write_file(m.p(f"w-{t}.bin"), a.big),
-                      stored(m, f"w-{t}.bin", 1, a.size_mib * MIB))),
+                      stored(m, f"w-{t}.bin", 1, a.size_mib * MIB))[1]),
     ("ls -l of the big directory", "ls", lambda a, m, t: subprocess.run(
         ["ls", "-l", m.p("many")], stdout=subprocess.DEVNULL, check=True)),
     ("cat of small files", "cat", lambda a, m, t: cat_small(m.p("small"), a.small_n)),
     ("durable create of small files", "create",
      lambda a, m, t: (create_small(m.p(f"created-{t}"), a.small_n),
-                      stored(m, f"created-{t}/", a.small_n, 1024))),
+                      stored(m, f"created-{t}/", a.small_n, 1024))[1]),
     ("untar of a source tree", "untar", lambda a, m, t: (subprocess.run(
         ["tar", "-xf", a.tree, "-C", m.p(), "--transform", f"s,^include,tree-{t},"],
-        check=True, stderr=subprocess.DEVNULL), stored(m, f"tree-{t}/", a.n_tree))),
+        check=True, stderr=subprocess.DEVNULL), stored(m, f"tree-{t}/", a.n_tree))[1]),
 ]
 
 
 def run_tool(tool, args, env, bucket):
     r = {}
-    # No drop_caches: a fresh mount starts with a cold page cache anyway,
-    # and dropping the machine's would also evict the server's copy of the
+    # Each tool starts on a quiet disk: the writeback of what the setup or
+    # the last tool wrote would otherwise land on the next one. No
+    # drop_caches: a fresh mount starts with a cold page cache anyway, and
+    # dropping the machine's would also evict the server's copy of the
     # objects (which the limit reads warm), so that whichever tool ran next
     # made s3rver read from disk: 1.5x its CPU per GiB read.
+    subprocess.run(["sync"], check=True)
     m = Mount(tool, args, env, bucket)
     try:
         for name, short, fn in WORKLOADS:
@@ -426,6 +432,7 @@ def main():
               f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
         args.big, args.tree, n_tree = prepare(env, args, bucket)
         args.n_tree = n_tree
+        subprocess.run(["sync"], check=True)  # the limit, too, on a quiet disk
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
         rt = round_trip(env, bucket)
         if "bucketfs-az" in tools:

@@ -24,5 +24,7 @@ void meta_from_headers(const struct http_response *resp, const char *prefix, str
 /* One metadata item by its name without prefix ("mode", "uid", "gid",
  * "mtime", "hdi_isfolder"), as a listing gives them; others are ignored. */
 void meta_set(struct store_meta *m, const char *name, const char *value);
+/* Whether a and b carry the same attributes. */
+bool meta_equal(const struct store_meta *a, const struct store_meta *b);
 
 #endif

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "blocks.h"
+#include "store_meta.h"
 #include "buf.h"
 #include "journal.h"
 #include "fsutil.h"
@@ -870,15 +871,6 @@ static ssize_t cache_fd_read(void *ctx, void *dst, size_t len, uint64_t off)
 	return n < 0 ? -errno : n;
 }
 
-static bool cache_meta_equal(const struct store_meta *a, const struct store_meta *b)
-{
-	return a->has_mode == b->has_mode && a->has_uid == b->has_uid && a->has_gid == b->has_gid &&
-	       a->has_mtime == b->has_mtime && (!a->has_mode || a->mode == b->mode) &&
-	       (!a->has_uid || a->uid == b->uid) && (!a->has_gid || a->gid == b->gid) &&
-	       (!a->has_mtime ||
-		(a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec));
-}
-
 /* Finish (or start and finish) the file's multipart upload. Called with
  * f->lock held. */
 static int cache_upload_multipart(struct cache_file *f, const char *key,
@@ -923,7 +915,7 @@ static int cache_upload_multipart(struct cache_file *f, const char *key,
 	/* The object took its metadata when the upload began; a chmod or
 	 * utimens since then is applied now. Writes alone do not count: the
 	 * stored mtime is when the upload began, as for S3's Last-Modified. */
-	if (!rc && meta && meta_changed && !cache_meta_equal(&begun, meta))
+	if (!rc && meta && meta_changed && !meta_equal(&begun, meta))
 		rc = s->ops->copy(s, key, key, meta);
 	return rc;
 }

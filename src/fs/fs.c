@@ -28,6 +28,7 @@
 #include "prefetch.h"
 #include "log.h"
 #include "presign.h"
+#include "store_meta.h"
 
 #define FS_NAME_MAX	  255
 #define FS_DIRCACHE_NAMES 100000 /* names in all cached listings */
@@ -663,9 +664,19 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 	}
 	if (uploaded)
 		prefetch_drop(fs->prefetch, key.data);
-	if (!rc && uploaded) {
+	while (!rc && uploaded) {
+		struct store_meta now;
+
 		pthread_mutex_lock(&fs->lock);
 		i = inode_get(&fs->table, ino);
+		if (i && i->meta_dirty && (fs_meta_of(i, &now), !meta_equal(&now, &meta))) {
+			/* A chmod or touch came while it was sent (after an
+			 * async close, say): send that too, not lose it. */
+			pthread_mutex_unlock(&fs->lock);
+			meta = now;
+			rc = cache_copy(fs->cache, key.data, key.data, &meta);
+			continue;
+		}
 		if (i) {
 			i->local = false;
 			i->meta_dirty = false;
@@ -683,6 +694,7 @@ static int fs_flush_inode(struct fs *fs, fuse_ino_t ino)
 			cache_file_close(kept, key.data);
 		/* Now in the store: a listing taken before is told. */
 		fs_listing_change(fs, key.data, S_IFREG, true);
+		break;
 	}
 out:
 	cache_file_close(f, key.data ? key.data : "");

@@ -99,3 +99,12 @@ void meta_from_headers(const struct http_response *resp, const char *prefix, str
 			meta_set(m, names[i], v);
 	}
 }
+
+bool meta_equal(const struct store_meta *a, const struct store_meta *b)
+{
+	return a->has_mode == b->has_mode && a->has_uid == b->has_uid && a->has_gid == b->has_gid &&
+	       a->has_mtime == b->has_mtime && (!a->has_mode || a->mode == b->mode) &&
+	       (!a->has_uid || a->uid == b->uid) && (!a->has_gid || a->gid == b->gid) &&
+	       (!a->has_mtime ||
+		(a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec));
+}

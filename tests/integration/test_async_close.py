@@ -3,6 +3,7 @@ in the background, fsync() and unmount still wait for them, and nothing is
 lost when the store is away or the daemon is killed."""
 import os
 import signal
+import stat
 import time
 
 from conftest import get_object, keys, unmount
@@ -130,3 +131,19 @@ def test_close_sends_while_the_file_is_open_elsewhere(mount_factory, s3, bucket)
     finally:
         reader.close()
     assert m.close() == 0
+
+
+def test_times_and_mode_set_while_sending_are_kept(faulty, mount_factory):
+    m = mount_factory(faulty, opts=OPTS)
+    os.listdir(m.path)
+    # The upload is held at the proxy (then cut: the retry sends it) while
+    # the file's time and mode change after close, as rsync does.
+    faulty.inject({"kind": "PUT", "path": "late-meta", "action": "stall", "seconds": 3})
+    with open(m.p("late-meta"), "wb") as f:
+        f.write(b"x" * 1000)
+    wait_for(lambda: faulty.seen("PUT", "late-meta") >= 1, "upload not started")
+    os.utime(m.p("late-meta"), (1000000000, 1000000000))
+    os.chmod(m.p("late-meta"), 0o600)
+    assert m.close() == 0
+    st = os.stat(mount_factory(faulty).p("late-meta"))
+    assert (st.st_mtime, stat.S_IMODE(st.st_mode)) == (1000000000, 0o600)
