@@ -1844,6 +1844,16 @@ struct fs_listing {
 	size_t n_files, cap_files;
 };
 
+/* Free the file keys gathered, when no prefetch takes them. */
+static void fs_listing_free_files(struct fs_listing *ls)
+{
+	for (size_t k = 0; k < ls->n_files; k++)
+		free(ls->files[k]);
+	free(ls->files);
+	ls->files = NULL;
+	ls->n_files = ls->cap_files = 0;
+}
+
 static void fs_listing_file(struct fs_listing *ls, const char *name)
 {
 	if (ls->n_files == ls->cap_files) {
@@ -1985,9 +1995,7 @@ static void fs_listing_refresh(struct fs *fs, fuse_ino_t parent, const char *dke
 	if (!ls.d)
 		return;
 	fs_listing_gather(fs, parent, &ls); /* failed: lookups ask the store */
-	for (size_t k = 0; k < ls.n_files; k++)
-		free(ls.files[k]);
-	free(ls.files);
+	fs_listing_free_files(&ls);
 	fs_dir_free(ls.d);
 }
 
@@ -2017,13 +2025,10 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (!rc)
 		rc = fs_listing_gather(fs, ino, &ls);
 	/* With list_attrs the listing has the attributes: no HEADs to run. */
-	if (fs->conf.list_attrs) {
-		for (size_t k = 0; k < ls.n_files; k++)
-			free(ls.files[k]);
-		free(ls.files);
-	} else {
+	if (fs->conf.list_attrs)
+		fs_listing_free_files(&ls);
+	else
 		prefetch_listing(fs->prefetch, ino, ls.files, ls.n_files);
-	}
 	if (!rc && !(ls.d->dkey = buf_steal(&dkey)))
 		rc = -ENOMEM;
 	buf_free(&dkey);
