@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <utlist.h>
 
 #include "inode.h"
 #include "metrics.h"
@@ -48,6 +49,7 @@ struct fs {
 	time_t mount_time;
 	pthread_mutex_t lock;
 	struct inode_table table; /* protected by lock */
+	struct fs_dir *dirs_open; /* protected by lock; freed at exit if never released */
 };
 
 /* An open directory: the listing taken at opendir. */
@@ -59,8 +61,11 @@ struct fs_dirent {
 struct fs_dir {
 	struct fs_dirent *ents;
 	size_t n, cap;
-	char *dkey; /* the directory's key, for attributes from its listing */
+	char *dkey;		    /* the directory's key, for attributes from its listing */
+	struct fs_dir *prev, *next; /* in fs->dirs_open */
 };
+
+static void fs_dir_free(struct fs_dir *d);
 
 /* What the store says a key is. */
 struct fs_remote {
@@ -144,6 +149,12 @@ void fs_destroy(struct fs *fs)
 		buf_free(&key);
 	}
 	inode_table_free(&fs->table);
+	while (fs->dirs_open) {
+		struct fs_dir *d = fs->dirs_open;
+
+		DL_DELETE(fs->dirs_open, d);
+		fs_dir_free(d);
+	}
 	prefetch_destroy(fs->prefetch);
 	dircache_destroy(fs->dircache);
 	pthread_mutex_destroy(&fs->lock);
@@ -2037,6 +2048,10 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* The kernel drops a releasedir still queued at unmount. */
+	pthread_mutex_lock(&fs->lock);
+	DL_APPEND(fs->dirs_open, ls.d);
+	pthread_mutex_unlock(&fs->lock);
 	fi->fh = (uint64_t)(uintptr_t)ls.d;
 	fuse_reply_open(req, fi);
 }
@@ -2142,8 +2157,14 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	fs_dir_free((struct fs_dir *)(uintptr_t)fi->fh);
+	pthread_mutex_lock(&fs->lock);
+	DL_DELETE(fs->dirs_open, d);
+	pthread_mutex_unlock(&fs->lock);
+	fs_dir_free(d);
 	fuse_reply_err(req, 0);
 }
 
