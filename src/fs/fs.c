@@ -1014,14 +1014,29 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 	fuse_reply_write(req, size);
 }
 
+/* Whether ino has data or metadata the store lacks. */
+static bool fs_has_unsent(struct fs *fs, fuse_ino_t ino)
+{
+	struct inode *i;
+	bool unsent;
+
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	unsent = i && i->file && (cache_file_dirty(i->file) || i->meta_dirty);
+	pthread_mutex_unlock(&fs->lock);
+	return unsent;
+}
+
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 
 	(void)fi;
 	if (fs->closer) {
-		/* async_close: the release queues the upload. */
-		closer_wait_room(fs->closer);
+		/* async_close: the release queues the upload. A close with
+		 * nothing to send never waits, even while uploads fail. */
+		if (fs_has_unsent(fs, ino))
+			closer_wait_room(fs->closer);
 		fuse_reply_err(req, 0);
 		return;
 	}

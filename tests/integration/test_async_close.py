@@ -147,3 +147,38 @@ def test_times_and_mode_set_while_sending_are_kept(faulty, mount_factory):
     assert m.close() == 0
     st = os.stat(mount_factory(faulty).p("late-meta"))
     assert (st.st_mtime, stat.S_IMODE(st.st_mode)) == (1000000000, 0o600)
+
+
+def test_reading_never_waits_behind_pending_uploads(faulty, mount_factory):
+    """A close that sends nothing (of a file read, here) never waits for
+    room among the pending uploads, even when 64 are held up: only writers
+    do."""
+    import threading
+
+    m = mount_factory(faulty, opts=OPTS)
+    with open(m.p("r"), "wb") as f:
+        f.write(b"read me")
+        f.flush()
+        os.fsync(f.fileno())  # sent: no upload ends after the listing
+    os.listdir(m.path)  # listed: creating a file needs no lookup
+    reading = open(m.p("r"), "rb")
+    assert reading.read() == b"read me"
+    faulty.inject({"kind": "PUT", "path": "/w", "action": "stall", "seconds": 10,
+                   "count": 64})
+    closed = threading.Event()
+    t = threading.Thread(target=lambda: (reading.close(), closed.set()))
+    try:
+        for i in range(64):  # as many as may be pending (FS_CLOSER_PENDING)
+            with open(m.p(f"w{i:02d}"), "wb") as f:
+                f.write(b"w")
+        t.start()
+        assert closed.wait(5), "a read-only close waited for the uploads"
+    finally:
+        faulty.inject()
+        if not t.is_alive() and not closed.is_set():
+            reading.close()
+    t.join()
+    assert m.close() == 0  # the held ones failed, and are sent again
+    m = mount_factory(faulty)
+    assert sorted(n for n in os.listdir(m.path) if n.startswith("w")) == \
+        [f"w{i:02d}" for i in range(64)]
