@@ -11,7 +11,7 @@ Tools: bucketfs, bucketfs-la (bucketfs -o list_attrs), bucketfs-ac (bucketfs
 -o async_close: writes timed until stored, like rclone's), s3fs, rclone on
 s3rver; bucketfs-az, bucketfs on azurite (the same data, its own limit).
 
---delay-ms puts a TCP delay line (bench/delayline.py) between the clients
+--delay-ms puts a TCP delay line (bench/delayline.c, built on the fly) between the clients
 and s3rver, adding that much each way, like a cloud round trip.
 Ratios are peer time / bucketfs time: above 1, bucketfs is faster.
 """
@@ -67,12 +67,15 @@ def is_mounted(path):
         return any(line.split()[4] == path for line in f)
 
 
-def delay_line(args, port, procs):
+def delay_line(args, port, procs, work):
     """The address clients use: the server's, or a delay line's before it."""
     if not args.delay_ms:
         return f"127.0.0.1:{port}"
-    p = subprocess.Popen([sys.executable, os.path.join(HERE, "delayline.py"),
-                          "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
+    exe = os.path.join(work, "delayline")
+    if not os.path.exists(exe):
+        subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe,
+                        os.path.join(HERE, "delayline.c")], check=True)
+    p = subprocess.Popen([exe, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{port}",
                           "--delay-ms", str(args.delay_ms)],
                          stdout=subprocess.PIPE, text=True)
     procs.append(p)
@@ -93,7 +96,7 @@ class Env:
              "--silent"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(port)
         self.direct = f"http://127.0.0.1:{port}"
-        self.endpoint = "http://" + delay_line(args, port, self.procs)
+        self.endpoint = "http://" + delay_line(args, port, self.procs, work)
         self.s3 = boto3.client("s3", endpoint_url=self.direct, region_name="us-east-1",
                                aws_access_key_id=KEY, aws_secret_access_key=KEY,
                                config=botocore.config.Config(
@@ -125,7 +128,7 @@ class AzureEnv(Env):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(port)
         direct = f"http://127.0.0.1:{port}/{AZ_ACCOUNT}"
-        self.endpoint = f"http://{delay_line(args, port, self.procs)}/{AZ_ACCOUNT}"
+        self.endpoint = f"http://{delay_line(args, port, self.procs, work)}/{AZ_ACCOUNT}"
         self.mount_env = {"AZURE_STORAGE_ACCOUNT": AZ_ACCOUNT, "AZURE_STORAGE_KEY": AZ_KEY}
         self.sdk = subprocess.Popen(
             ["node", AZBLOB, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -299,6 +302,39 @@ def curl_limit(env, bucket, key, size, parallel=16):
             raise RuntimeError("curl failed")
 
 
+def split_parts(src, work, parallel=16):
+    """src cut into `parallel` files, for curl_write_limit's parts."""
+    size = os.path.getsize(src)
+    step = size // parallel
+    parts = []
+    with open(src, "rb") as f:
+        for i in range(parallel):
+            path = os.path.join(work, f"part{i}")
+            n = size - i * step if i == parallel - 1 else step
+            with open(path, "wb") as p:
+                p.write(f.read(n))
+            parts.append(path)
+    return parts
+
+
+def curl_write_limit(env, bucket, key, parts):
+    """A multipart upload of the same bytes, its parts PUT by parallel curls:
+    what the network and server allow for a write, until the object is
+    stored (bucketfs's writes are timed until stored too)."""
+    up = env.s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    procs = [subprocess.Popen(
+        ["curl", "-sf", "-o", "/dev/null", "-H", "Expect:", "-w", "%header{etag}", "-T", path,
+         f"{env.endpoint}/{bucket}/{key}?partNumber={i + 1}&uploadId={up}"],
+        stdout=subprocess.PIPE, text=True) for i, path in enumerate(parts)]
+    etags = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs) or not all(etags):
+        raise RuntimeError("curl failed")
+    env.s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up,
+        MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e}
+                                   for i, e in enumerate(etags)]})
+
+
 def round_trip(env, bucket, n=50):
     """What one small request costs: the median of n sequential 1 KiB PUTs
     and of n GETs of them, by one curl on one kept-alive connection (the
@@ -434,6 +470,13 @@ def main():
         args.n_tree = n_tree
         subprocess.run(["sync"], check=True)  # the limit, too, on a quiet disk
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
+        write_limit = None
+        if "write" in args.workloads:
+            parts = split_parts(args.big, work)
+            subprocess.run(["sync"], check=True)
+            write_limit = timed(lambda: curl_write_limit(env, bucket, "limit.bin", parts))
+            for p in parts:
+                os.unlink(p)
         rt = round_trip(env, bucket)
         if "bucketfs-az" in tools:
             print("preparing azurite", flush=True)
@@ -469,6 +512,9 @@ def main():
                   "uploads: its writes are timed until the bucket has them.")
         mb = args.size_mib / limit
         print(f"{'limit: 16 parallel curl GETs':32}{limit:10.2f}  ({mb:.0f} MiB/s)")
+        if write_limit:
+            print(f"{'write limit: 16 curl part PUTs':32}{write_limit:10.2f}  "
+                  f"({args.size_mib / write_limit:.0f} MiB/s, until stored)")
         print(f"one request (median of 50 sequential): PUT {rt['PUT'] * 1000:.1f} ms, "
               f"GET {rt['GET'] * 1000:.1f} ms; per file, in those:")
         for t in tools:
@@ -481,6 +527,10 @@ def main():
         if b:
             print(f"bucketfs cold read: {args.size_mib / b:.0f} MiB/s = {limit / b:.2f} of the "
                   f"limit")
+        b = results.get("bucketfs", {}).get("durable sequential write")
+        if b and write_limit:
+            print(f"bucketfs write: {args.size_mib / b:.0f} MiB/s = {write_limit / b:.2f} of the "
+                  f"write limit")
         b = results.get("bucketfs-az", {}).get("cold sequential read")
         if "bucketfs-az" in tools:
             print(f"{'azurite limit: 16 curl GETs':32}{az_limit:10.2f}  "
