@@ -1112,12 +1112,36 @@ out:
 	return rc;
 }
 
+/* A metadata change the store refused is undone in the mount too, unless
+ * another change came meanwhile: the mount shows what the store has, and
+ * the same change asked again is tried again. */
+static void fs_meta_revert(struct fs *fs, fuse_ino_t ino, const struct store_meta *before,
+			   const struct store_meta *after)
+{
+	struct store_meta now;
+	struct inode *i;
+
+	pthread_mutex_lock(&fs->lock);
+	i = inode_get(&fs->table, ino);
+	if (i)
+		fs_meta_of(i, &now);
+	if (i && meta_equal(&now, after)) {
+		i->mode = before->mode;
+		i->mtime = before->mtime;
+		i->has_owner = before->has_uid;
+		i->uid = before->uid;
+		i->gid = before->gid;
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct cache_file *f = NULL, *tmp = NULL;
 	struct inode *i;
+	struct store_meta before, after;
 	struct stat st;
 	struct buf key;
 	bool defer;
@@ -1185,6 +1209,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		rc = -ENOENT;
 		goto out;
 	}
+	fs_meta_of(i, &before);
 	if (to_set & FUSE_SET_ATTR_MODE)
 		i->mode = (i->mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -1203,15 +1228,19 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		i->mtime = attr->st_mtim;
 	i->ctime = fs_now();
+	fs_meta_of(i, &after);
 	/* Open or not yet uploaded: the next flush writes the metadata. */
 	defer = i->local || (i->file && cache_file_dirty(i->file));
 	if (defer)
 		i->meta_dirty = true;
 	pthread_mutex_unlock(&fs->lock);
 
-	if (!defer && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
-				 FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+	/* What changes nothing writes nothing: tar chowns and chmods every
+	 * directory it made to what it already is. */
+	if (!defer && !meta_equal(&before, &after))
 		rc = fs_store_meta(fs, ino);
+	if (rc)
+		fs_meta_revert(fs, ino, &before, &after);
 out:
 	buf_free(&key);
 	if (rc) {

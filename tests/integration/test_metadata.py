@@ -180,3 +180,28 @@ def test_cat_of_small_files_costs_one_request_each(mount_factory, s3, bucket, se
     assert server.requests("GET") - gets == 20
     with open(m.p("s", "empty"), "rb") as f:  # no byte 0 to GET: a HEAD then
         assert f.read() == b""
+
+
+def test_setattr_that_changes_nothing_writes_nothing(mount_factory, bucket, server):
+    """tar chowns and chmods every directory it made to what it already is:
+    those cost no request. A real change is written, and one the store
+    refuses is undone in the mount, so that asking again tries again."""
+    import stat
+
+    m = mount_factory(bucket)
+    os.mkdir(m.p("d"), 0o755)
+    st = os.stat(m.p("d"))
+    before = counts(server)
+    os.chown(m.p("d"), st.st_uid, st.st_gid)
+    os.chmod(m.p("d"), 0o755)
+    assert delta(server, before)["PUT"] == 0
+    server.inject({"method": "PUT", "path": "/d/", "status": 403, "code": "AccessDenied",
+                   "count": 1})
+    with pytest.raises(PermissionError):
+        os.chmod(m.p("d"), 0o700)
+    server.inject()
+    assert stat.S_IMODE(os.stat(m.p("d")).st_mode) == 0o755
+    before = counts(server)
+    os.chmod(m.p("d"), 0o700)
+    assert delta(server, before)["PUT"] == 1
+    assert stat.S_IMODE(os.stat(mount_factory(bucket).p("d")).st_mode) == 0o700
