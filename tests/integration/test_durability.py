@@ -126,16 +126,22 @@ def test_failed_upload_reported_and_kept(mount_factory, server, s3, bucket):
     assert get_object(s3, bucket, "after") == b"ok"
 
 
-def test_sigterm_uploads_open_files(mount_factory, s3, bucket):
-    m = mount_factory(bucket)
-    fd = os.open(m.p("open-at-exit"), os.O_CREAT | os.O_WRONLY, 0o644)
-    os.write(fd, b"written, never closed")
+def sigterm_with_open(m, fd):
+    """Stop the daemon with SIGTERM while fd is open in its mount, then
+    close fd (the mount may be gone by then)."""
     m.proc.send_signal(signal.SIGTERM)
     m.proc.wait(timeout=60)
     try:
         os.close(fd)
     except OSError:
-        pass  # the mount is gone
+        pass
+
+
+def test_sigterm_uploads_open_files(mount_factory, s3, bucket):
+    m = mount_factory(bucket)
+    fd = os.open(m.p("open-at-exit"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"written, never closed")
+    sigterm_with_open(m, fd)
     assert m.close() == 0
     assert get_object(s3, bucket, "open-at-exit") == b"written, never closed"
 
@@ -150,12 +156,7 @@ def test_exit_with_a_directory_open_frees_its_listing(mount_factory, bucket):
         f.write(b"x")
     dfd = os.open(m.p("d"), os.O_RDONLY | os.O_DIRECTORY)
     assert os.listdir(dfd) == ["f"]
-    m.proc.send_signal(signal.SIGTERM)
-    m.proc.wait(timeout=60)
-    try:
-        os.close(dfd)
-    except OSError:
-        pass  # the mount is gone
+    sigterm_with_open(m, dfd)
     assert m.close() == 0
 
 
