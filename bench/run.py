@@ -302,18 +302,21 @@ def cat_small(dirpath, n):
             f.read()
 
 
+def pieces(size, n):
+    """size bytes cut into n pieces, the last taking the rest: (offset,
+    length) of each."""
+    step = size // n
+    return [(i * step, size - i * step if i == n - 1 else step) for i in range(n)]
+
+
 def curl_limit(env, bucket, key, size, parallel=16):
     """The same object by `parallel` ranged GETs at once: what the network
     and server allow."""
-    step = size // parallel
-    procs = []
     # s3rver serves anonymous requests, azurite a SAS: no signing per request.
     query = f"?{env.sas}" if isinstance(env, AzureEnv) else ""
-    for i in range(parallel):
-        end = size - 1 if i == parallel - 1 else (i + 1) * step - 1
-        procs.append(subprocess.Popen(
-            ["curl", "-sf", "-o", "/dev/null", "-H", f"Range: bytes={i * step}-{end}",
-             f"{env.endpoint}/{bucket}/{key}{query}"]))
+    procs = [subprocess.Popen(
+        ["curl", "-sf", "-o", "/dev/null", "-H", f"Range: bytes={off}-{off + n - 1}",
+         f"{env.endpoint}/{bucket}/{key}{query}"]) for off, n in pieces(size, parallel)]
     for p in procs:
         if p.wait():
             raise RuntimeError("curl failed")
@@ -321,13 +324,10 @@ def curl_limit(env, bucket, key, size, parallel=16):
 
 def split_parts(src, work, parallel=16):
     """src cut into `parallel` files, for curl_write_limit's parts."""
-    size = os.path.getsize(src)
-    step = size // parallel
     parts = []
     with open(src, "rb") as f:
-        for i in range(parallel):
+        for i, (_, n) in enumerate(pieces(os.path.getsize(src), parallel)):
             path = os.path.join(work, f"part{i}")
-            n = size - i * step if i == parallel - 1 else step
             with open(path, "wb") as p:
                 p.write(f.read(n))
             parts.append(path)
@@ -425,6 +425,12 @@ WORKLOADS = [
 ]
 
 
+def quiet_restart(env):
+    """A quiet disk (see run_tool) and a fresh server, before a timed run."""
+    subprocess.run(["sync"], check=True)
+    env.restart_server()
+
+
 def run_tool(tool, args, env, bucket):
     r = {}
     # Each tool starts on a quiet disk: the writeback of what the setup or
@@ -433,8 +439,7 @@ def run_tool(tool, args, env, bucket):
     # dropping the machine's would also evict the server's copy of the
     # objects (which the limit reads warm), so that whichever tool ran next
     # made s3rver read from disk: 1.5x its CPU per GiB read.
-    subprocess.run(["sync"], check=True)
-    env.restart_server()
+    quiet_restart(env)
     m = Mount(tool, args, env, bucket)
     try:
         for name, short, fn in WORKLOADS:
@@ -486,14 +491,12 @@ def main():
               f"{args.small_n} small files, delay {args.delay_ms} ms each way", flush=True)
         args.big, args.tree, n_tree = prepare(env, args, bucket)
         args.n_tree = n_tree
-        subprocess.run(["sync"], check=True)  # the limit, too, on a quiet disk
-        env.restart_server()  # and a fresh server
+        quiet_restart(env)  # the limits, too
         limit = timed(lambda: curl_limit(env, bucket, "big.bin", args.size_mib * MIB))
         write_limit = None
         if "write" in args.workloads:
             parts = split_parts(args.big, work)
-            subprocess.run(["sync"], check=True)
-            env.restart_server()
+            quiet_restart(env)
             write_limit = timed(lambda: curl_write_limit(env, bucket, "limit.bin", parts))
             for p in parts:
                 os.unlink(p)

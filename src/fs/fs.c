@@ -815,6 +815,13 @@ out:
 /* The last close of ino: its file state goes, unless it has changes not
  * uploaded, which keep it in the mount. Returns whether changes are left
  * to send (async_close: also those of a file still open elsewhere). */
+/* Whether i's open file holds data the store lacks, or (async_close, where
+ * the upload sends it) metadata. Called with fs->lock held. */
+static bool fs_file_unsent(const struct fs *fs, const struct inode *i)
+{
+	return i->file && (cache_file_dirty(i->file) || (fs->closer && i->meta_dirty));
+}
+
 static bool fs_release_file(struct fs *fs, fuse_ino_t ino)
 {
 	struct cache_file *f = NULL;
@@ -828,7 +835,7 @@ static bool fs_release_file(struct fs *fs, fuse_ino_t ino)
 	if (i && i->open_count && --i->open_count == 0) {
 		f = i->file;
 		inode_key(i, fs->prefix, &key);
-		if (f && !i->unlinked && (cache_file_dirty(f) || (fs->closer && i->meta_dirty))) {
+		if (!i->unlinked && fs_file_unsent(fs, i)) {
 			/* Not sent yet (async_close), or the upload failed: the
 			 * staged data stays the file's content, in the mount,
 			 * until a flush sends it. */
@@ -1014,28 +1021,21 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 	fuse_reply_write(req, size);
 }
 
-/* Whether ino has data or metadata the store lacks. */
-static bool fs_has_unsent(struct fs *fs, fuse_ino_t ino)
-{
-	struct inode *i;
-	bool unsent;
-
-	pthread_mutex_lock(&fs->lock);
-	i = inode_get(&fs->table, ino);
-	unsent = i && i->file && (cache_file_dirty(i->file) || i->meta_dirty);
-	pthread_mutex_unlock(&fs->lock);
-	return unsent;
-}
-
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	struct inode *i;
+	bool unsent;
 
 	(void)fi;
 	if (fs->closer) {
 		/* async_close: the release queues the upload. A close with
 		 * nothing to send never waits, even while uploads fail. */
-		if (fs_has_unsent(fs, ino))
+		pthread_mutex_lock(&fs->lock);
+		i = inode_get(&fs->table, ino);
+		unsent = i && fs_file_unsent(fs, i);
+		pthread_mutex_unlock(&fs->lock);
+		if (unsent)
 			closer_wait_room(fs->closer);
 		fuse_reply_err(req, 0);
 		return;
