@@ -812,9 +812,6 @@ out:
 	return rc;
 }
 
-/* The last close of ino: its file state goes, unless it has changes not
- * uploaded, which keep it in the mount. Returns whether changes are left
- * to send (async_close: also those of a file still open elsewhere). */
 /* Whether i's open file holds data the store lacks, or (async_close, where
  * the upload sends it) metadata. Called with fs->lock held. */
 static bool fs_file_unsent(const struct fs *fs, const struct inode *i)
@@ -822,6 +819,9 @@ static bool fs_file_unsent(const struct fs *fs, const struct inode *i)
 	return i->file && (cache_file_dirty(i->file) || (fs->closer && i->meta_dirty));
 }
 
+/* The last close of ino: its file state goes, unless it has changes not
+ * uploaded, which keep it in the mount. Returns whether changes are left
+ * to send (async_close: also those of a file still open elsewhere). */
 static bool fs_release_file(struct fs *fs, fuse_ino_t ino)
 {
 	struct cache_file *f = NULL;
