@@ -19,11 +19,17 @@
 #include "cache.h"
 #include "config.h"
 #include "fs.h"
+#include "fuse_workers.h"
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
 #include "presign.h"
 #include "store_open.h"
+
+/* FUSE workers: enough for many requests waiting on the network at once;
+ * a few stay idle between bursts (each holds a 1 MiB request buffer). */
+#define MAX_WORKERS  32
+#define IDLE_WORKERS 8
 
 static int fail(const char *why)
 {
@@ -51,7 +57,6 @@ static int check_mountpoint(const char *path, char **why)
 static int serve(struct bfs_options *opts, struct fs *fs, struct cache *cache)
 {
 	struct buf summary;
-	struct fuse_loop_config *loop;
 	struct fuse_session *se;
 	int rc = 1;
 
@@ -81,11 +86,7 @@ static int serve(struct bfs_options *opts, struct fs *fs, struct cache *cache)
 	if (opts->single_thread) {
 		rc = fuse_session_loop(se);
 	} else {
-		loop = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_clone_fd(loop, 0);
-		fuse_loop_cfg_set_max_threads(loop, 64);
-		rc = fuse_session_loop_mt(se, loop);
-		fuse_loop_cfg_destroy(loop);
+		rc = fuse_workers_run(se, MAX_WORKERS, IDLE_WORKERS);
 	}
 	/* A signal is how we are asked to stop: not a failure in itself. */
 	rc = (rc && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) ? 1 : 0;

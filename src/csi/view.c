@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fuse_workers.h"
 
 struct view_entry {
 	char *name;
@@ -490,9 +491,9 @@ int view_main(const char *base, const char *target, bool foreground)
 		return 1;
 	}
 	if (!fuse_daemonize(foreground) && !fuse_set_signal_handlers(fuse_get_session(f))) {
-		struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 10};
-
-		rc = fuse_loop_mt(f, &lc) ? 1 : 0;
+		/* The view sets no "remember": the session loop is all of
+		 * fuse_loop_mt it needs. */
+		rc = fuse_workers_run(fuse_get_session(f), 10, 10) ? 1 : 0;
 		fuse_remove_signal_handlers(fuse_get_session(f));
 	}
 	fuse_unmount(f);

@@ -1,6 +1,7 @@
 """Load: many readers at once, a big directory listed while it is being
-written, and a file far larger than the cache written and read back with
-the daemon's memory inside its bound. Every byte is checked."""
+written, a file far larger than the cache written and read back with the
+daemon's memory inside its bound, and thousands of requests served by the
+same few threads. Every byte is checked."""
 import hashlib
 import os
 import threading
@@ -38,6 +39,47 @@ def test_64_readers_of_one_file_and_of_64_files(mount_factory, s3, bucket):
     with ThreadPoolExecutor(64) as ex:
         got = dict(ex.map(lambda k: (k, digest(m.p(k))), many))
     assert got == {k: hashlib.sha256(v).hexdigest() for k, v in many.items()}
+
+
+def threads_seen_while(pid, work):
+    """The ids of every thread of pid seen while work() runs, looked for as
+    often as the machine allows."""
+    seen, done = set(), threading.Event()
+
+    def look():
+        while not done.is_set():
+            seen.update(os.listdir(f"/proc/{pid}/task"))
+
+    t = threading.Thread(target=look)
+    t.start()
+    try:
+        work()
+    finally:
+        done.set()
+        t.join()
+    return seen
+
+
+def test_requests_do_not_cost_a_thread_each(mount_factory, s3, bucket):
+    """Reads served from the cache, thousands of requests, are answered by
+    the same few FUSE workers. (A worker loop set up wrong starts a thread
+    for each request and ends it after: hundreds of threads came and went.)"""
+    data = os.urandom(64 * MIB)
+    s3.put_object(Bucket=bucket, Key="big", Body=data)
+    m = mount_factory(bucket, opts=["cache_size=128M"])
+    want = hashlib.sha256(data).hexdigest()
+    assert digest(m.p("big")) == want
+
+    def reread():
+        for _ in range(4):
+            # Out of the kernel's page cache, so that every read is a request.
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("1")
+            assert digest(m.p("big"), bs=1 << 17) == want
+
+    seen = threads_seen_while(m.proc.pid, reread)
+    # Main, 32 workers at most, fetchers, uploaders, the metrics thread.
+    assert len(seen) <= 64, f"{len(seen)} threads"
 
 
 def test_big_directory_listed_while_written(mount_factory, s3, bucket):
