@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "store.h"
 
@@ -78,8 +79,29 @@ int cache_get_buffer(struct cache *c, const char *key, size_t max, char **out, s
  */
 int cache_file_open(struct cache *c, const char *key, uint64_t size, const char *etag,
 		    bool truncate, struct cache_file **out);
-int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
-		    size_t *got);
+
+/* Most cached blocks one read holds at once; a longer read bypasses them. */
+#define CACHE_VIEW_MAX 64
+
+/*
+ * The bytes of one read, where they already lie: in cached blocks, held
+ * (kept from eviction) until cache_view_done, or in a buffer of the view's
+ * own. So a read is answered from the cache without a copy.
+ */
+struct cache_view {
+	struct iovec iov[CACHE_VIEW_MAX]; /* in file order */
+	int n_iov;
+	size_t len;		    /* bytes in all: short only at the end of the file */
+	void *held[CACHE_VIEW_MAX]; /* the blocks, private */
+	size_t n_held;
+	char *own;
+};
+
+/* [off, off + len) of f, as a view; the caller hands it to cache_view_done
+ * once done with the bytes, also after an error. */
+int cache_file_view(struct cache_file *f, const char *key, size_t len, uint64_t off,
+		    struct cache_view *v);
+void cache_view_done(struct cache *c, struct cache_view *v);
 /* meta is what the object gets if its upload begins during this write
  * (large files are uploaded while they are written). */
 int cache_file_write(struct cache_file *f, const char *key, const struct store_meta *meta,

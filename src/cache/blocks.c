@@ -33,7 +33,6 @@
 #include "metrics.h"
 
 #define BLOCKS_MAX_RUN	 8	     /* blocks per prefetch GET */
-#define BLOCKS_MAX_PIN	 64	     /* blocks one read holds at once */
 #define BLOCKS_TOUCHED	 256	     /* remembered random misses */
 #define BLOCKS_SPILL_MAX 16	     /* evicted blocks waiting for the disk tier */
 #define BLOCKS_SPARE_MAX 16	     /* buffers kept for reuse, at most... */
@@ -264,7 +263,7 @@ static bool load_from_disk(struct blocks *b, struct block *bl)
 static size_t fill_blocks(struct blocks *b, const char *key, const char *etag,
 			  struct block **blocks, size_t n)
 {
-	struct block *left[BLOCKS_MAX_PIN];
+	struct block *left[CACHE_VIEW_MAX];
 	size_t n_left = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -626,26 +625,56 @@ static bool random_miss(struct blocks *b, const char *obj, uint64_t obj_hash, ui
 	return missing && !seen;
 }
 
-int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
-		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got)
+/* [off, off + len) of key straight from the store, past the cache: into
+ * dst, or else into a buffer of the view's own. */
+static int view_bypass(struct blocks *b, const char *key, const char *etag, size_t len,
+		       uint64_t off, struct cache_view *v, char *dst)
+{
+	size_t got = 0;
+	int rc;
+
+	if (!dst) {
+		dst = v->own = malloc(len);
+		if (!dst)
+			return -ENOMEM;
+	}
+	rc = store_get(b->store, key, off, dst, len, &got, etag);
+	if (!rc && got) {
+		v->iov[0] = (struct iovec){dst, got};
+		v->n_iov = 1;
+		v->len = got;
+	}
+	return rc;
+}
+
+/*
+ * blocks_view, with dst (if not NULL) for what bypasses the cache. Blocks
+ * that are not cached are fetched (one GET for a run of them), then
+ * prefetches of up to `ahead` bytes after the range are queued.
+ */
+static int view_into(struct blocks *b, const char *key, const char *etag, uint64_t size, size_t len,
+		     uint64_t off, uint64_t ahead, bool random, struct cache_view *v, char *dst)
 {
 	const size_t bs = b->conf.block_size;
-	struct block *held[BLOCKS_MAX_PIN], *mine[BLOCKS_MAX_PIN];
+	struct block *held[CACHE_VIEW_MAX], *mine[CACHE_VIEW_MAX];
 	size_t n_held = 0, n_mine = 0, fetched = 0;
 	uint64_t first, last, obj_hash;
 	char *obj;
 	int rc = 0;
 
-	*got = 0;
+	v->n_iov = 0;
+	v->len = 0;
+	v->n_held = 0;
+	v->own = NULL;
 	if (off >= size || !len)
 		return 0;
 	if (len > size - off)
 		len = size - off;
 	first = off / bs;
 	last = (off + len - 1) / bs;
-	if (last - first >= sizeof(held) / sizeof(*held)) {
+	if (last - first >= CACHE_VIEW_MAX) {
 		/* Larger than we pin at once: read it straight through. */
-		return store_get(b->store, key, off, dst, len, got, etag);
+		return view_bypass(b, key, etag, len, off, v, dst);
 	}
 	obj = obj_name(key, etag);
 	if (!obj)
@@ -660,7 +689,7 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 		pthread_mutex_unlock(&b->lock);
 		free(obj);
 		metrics_add(cache_misses, 1);
-		return store_get(b->store, key, off, dst, len, got, etag);
+		return view_bypass(b, key, etag, len, off, v, dst);
 	}
 	for (uint64_t idx = first; idx <= last && !rc; idx++) {
 		struct block_id id = {obj_hash, idx};
@@ -718,14 +747,22 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 		if (to > bl->len)
 			to = bl->len;
 		if (from < to) {
-			memcpy((char *)dst + (bstart + from - off), bl->data + from, to - from);
-			*got = bstart + to - off;
+			v->iov[v->n_iov++] = (struct iovec){bl->data + from, to - from};
+			v->len = bstart + to - off;
 		}
 		if (bl->len < bl->cap)
 			break; /* the object ended early */
 	}
-	for (size_t i = 0; i < n_held; i++)
-		block_put(b, held[i]);
+	if (rc) {
+		for (size_t i = 0; i < n_held; i++)
+			block_put(b, held[i]);
+		v->n_iov = 0;
+		v->len = 0;
+	} else {
+		/* Held until blocks_view_done: eviction passes them by. */
+		memcpy(v->held, held, n_held * sizeof(*held));
+		v->n_held = n_held;
+	}
 	if (!rc && ahead && last + 1 < (size + bs - 1) / bs) {
 		uint64_t stop = (off + len + ahead - 1) / bs;
 
@@ -734,7 +771,48 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 	pthread_mutex_unlock(&b->lock);
 	free(obj);
 	if (rc == -EEXIST)
-		return store_get(b->store, key, off, dst, len, got, etag);
+		return view_bypass(b, key, etag, len, off, v, dst);
+	return rc;
+}
+
+int blocks_view(struct blocks *b, const char *key, const char *etag, uint64_t size, size_t len,
+		uint64_t off, uint64_t ahead, bool random, struct cache_view *v)
+{
+	return view_into(b, key, etag, size, len, off, ahead, random, v, NULL);
+}
+
+void blocks_view_done(struct blocks *b, struct cache_view *v)
+{
+	if (v->n_held) {
+		pthread_mutex_lock(&b->lock);
+		for (size_t i = 0; i < v->n_held; i++)
+			block_put(b, v->held[i]);
+		pthread_mutex_unlock(&b->lock);
+	}
+	free(v->own);
+	v->own = NULL;
+	v->n_held = 0;
+	v->n_iov = 0;
+	v->len = 0;
+}
+
+int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
+		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got)
+{
+	struct cache_view v;
+	int rc = view_into(b, key, etag, size, len, off, ahead, random, &v, dst);
+
+	/* Copied out of the blocks without the lock: readers of other
+	 * blocks do not wait for it. */
+	*got = 0;
+	if (!rc && v.n_held)
+		for (int i = 0; i < v.n_iov; i++) {
+			memcpy((char *)dst + *got, v.iov[i].iov_base, v.iov[i].iov_len);
+			*got += v.iov[i].iov_len;
+		}
+	else if (!rc)
+		*got = v.len;
+	blocks_view_done(b, &v);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "store.h"
 
 struct blocks_conf {
@@ -53,6 +54,13 @@ void blocks_destroy(struct blocks *b);
  */
 int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,
 		size_t len, uint64_t off, uint64_t ahead, bool random, size_t *got);
+
+/* As blocks_read, but the bytes are left where they lie, in a view (see
+ * cache.h) to hand to blocks_view_done. A read that bypasses the cache
+ * fills a buffer of the view's own. */
+int blocks_view(struct blocks *b, const char *key, const char *etag, uint64_t size, size_t len,
+		uint64_t off, uint64_t ahead, bool random, struct cache_view *v);
+void blocks_view_done(struct blocks *b, struct cache_view *v);
 
 /* Offer the first len bytes of object (key, etag) of the given size, read
  * anyway (with its attributes): kept as block 0 if they are all of it (or

@@ -471,30 +471,46 @@ static uint64_t cache_readahead(struct cache_file *f, uint64_t off, size_t len)
 	return f->window;
 }
 
-int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len, uint64_t off,
-		    size_t *got)
+/* A buffer of the view's own for len bytes, as its only piece. */
+static char *cache_view_own(struct cache_view *v, size_t len)
+{
+	v->own = malloc(len);
+	if (v->own) {
+		v->iov[0] = (struct iovec){v->own, 0};
+		v->n_iov = 1;
+	}
+	return v->own;
+}
+
+int cache_file_view(struct cache_file *f, const char *key, size_t len, uint64_t off,
+		    struct cache_view *v)
 {
 	char etag[sizeof(f->etag)];
 	uint64_t ahead, size;
 	int rc = 0, tries = 0;
 
-	*got = 0;
+	v->n_iov = 0;
+	v->len = 0;
+	v->n_held = 0;
+	v->own = NULL;
 	pthread_mutex_lock(&f->lock);
 	if (off >= f->size || !len)
 		goto out;
 	if (len > f->size - off)
 		len = f->size - off;
-	if (f->loaded) {
-		ssize_t n = pread(f->fd, dst, len, (off_t)off);
+	if (f->loaded || f->partial) {
+		/* Staged here: read from the staging file. */
+		if (!cache_view_own(v, len)) {
+			rc = -ENOMEM;
+		} else if (f->loaded) {
+			ssize_t n = pread(f->fd, v->own, len, (off_t)off);
 
-		if (n < 0)
-			rc = -errno;
-		else
-			*got = (size_t)n;
-		goto out;
-	}
-	if (f->partial) {
-		rc = cache_partial_read(f, key, dst, len, off, got);
+			rc = n < 0 ? -errno : 0;
+			v->len = n < 0 ? 0 : (size_t)n;
+		} else {
+			rc = cache_partial_read(f, key, v->own, len, off, &v->len);
+		}
+		v->iov[0].iov_len = v->len;
 		goto out;
 	}
 	for (;;) {
@@ -504,7 +520,7 @@ int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len
 		/* Remote reads run unlocked: readers of one file proceed in
 		 * parallel and share blocks. */
 		pthread_mutex_unlock(&f->lock);
-		rc = blocks_read(f->c->blocks, key, etag, size, dst, len, off, ahead, !ahead, got);
+		rc = blocks_view(f->c->blocks, key, etag, size, len, off, ahead, !ahead, v);
 		pthread_mutex_lock(&f->lock);
 		if (rc != -ESTALE || tries++ || f->loaded)
 			break;
@@ -528,6 +544,11 @@ int cache_file_read(struct cache_file *f, const char *key, void *dst, size_t len
 out:
 	pthread_mutex_unlock(&f->lock);
 	return rc;
+}
+
+void cache_view_done(struct cache *c, struct cache_view *v)
+{
+	blocks_view_done(c->blocks, v);
 }
 
 /* The part size for an upload of a file of size bytes. */

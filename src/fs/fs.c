@@ -968,27 +968,29 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	struct cache_view v;
 	struct cache_file *f;
 	struct buf key;
-	size_t got = 0;
-	char *data;
 	int rc;
 
 	(void)fi;
 	buf_init(&key, 8192);
 	f = fs_file_key(fs, ino, &key, NULL);
-	data = malloc(size ? size : 1);
-	if (!f || !data) {
-		rc = f ? -ENOMEM : -EBADF;
-	} else {
-		rc = cache_file_read(f, key.data, data, size, (uint64_t)off, &got);
+	if (!f) {
+		buf_free(&key);
+		fuse_reply_err(req, EBADF);
+		return;
 	}
+	rc = cache_file_view(f, key.data, size, (uint64_t)off, &v);
 	buf_free(&key);
+	/* Straight from the cached blocks to the kernel: no copy here. */
 	if (rc)
 		fuse_reply_err(req, -rc);
+	else if (v.n_iov == 1) /* most reads: within one block */
+		fuse_reply_buf(req, v.iov[0].iov_base, v.len);
 	else
-		fuse_reply_buf(req, data, got);
-	free(data);
+		fuse_reply_iov(req, v.iov, v.n_iov);
+	cache_view_done(fs->cache, &v);
 }
 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,

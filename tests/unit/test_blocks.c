@@ -155,6 +155,75 @@ START_TEST(test_memory_capped_lru)
 }
 END_TEST
 
+/* The bytes a view gives, in order, against the object. */
+static void view_check(const struct cache_view *v, uint64_t off, size_t len)
+{
+	size_t pos = 0;
+
+	for (int i = 0; i < v->n_iov; i++) {
+		ck_assert_int_eq(memcmp(v->iov[i].iov_base, object + off + pos, v->iov[i].iov_len),
+				 0);
+		pos += v->iov[i].iov_len;
+	}
+	ck_assert_uint_eq(pos, len);
+	ck_assert_uint_eq(v->len, len);
+}
+
+START_TEST(test_view_holds_blocks_in_place)
+{
+	struct cache_view v, again;
+	struct blocks_stats st;
+
+	/* Three blocks, each a piece of the view. */
+	ck_assert_int_eq(blocks_view(b, "k", current_etag, SIZE, 2 * BS, BS - 10, 0, false, &v), 0);
+	ck_assert_int_eq(v.n_iov, 3);
+	view_check(&v, BS - 10, 2 * BS);
+	/* Not copies: a second view of them points at the same bytes. */
+	ck_assert_int_eq(blocks_view(b, "k", current_etag, SIZE, BS, BS, 0, false, &again), 0);
+	ck_assert_int_eq(again.n_iov, 1);
+	ck_assert_ptr_eq(again.iov[0].iov_base, v.iov[1].iov_base);
+	blocks_view_done(b, &again);
+	/* Held blocks outlive a cache's worth of other reads... */
+	for (int i = 10; i < 30; i++)
+		read_check((uint64_t)i * BS, BS, 0);
+	view_check(&v, BS - 10, 2 * BS);
+	blocks_view_done(b, &v);
+	ck_assert_int_eq(v.n_iov, 0);
+	blocks_get_stats(b, &st);
+	ck_assert_uint_le(st.mem_used, 8 * BS);
+	gets = 0;
+	read_check(BS, BS, 0);
+	ck_assert_uint_eq(gets, 0);
+	/* ...and, once let go, are evicted like any other. */
+	for (int i = 10; i < 30; i++)
+		read_check((uint64_t)i * BS, BS, 0);
+	gets = 0;
+	read_check(BS, BS, 0);
+	ck_assert_uint_eq(gets, 1);
+}
+END_TEST
+
+START_TEST(test_view_of_a_bypassing_read_owns_its_bytes)
+{
+	struct cache_view v;
+
+	/* A small random read of a block not seen before bypasses the cache. */
+	ck_assert_int_eq(blocks_view(b, "k", current_etag, SIZE, 100, 7 * BS + 3, 0, true, &v), 0);
+	ck_assert_ptr_nonnull(v.own);
+	ck_assert_uint_eq(v.n_held, 0);
+	view_check(&v, 7 * BS + 3, 100);
+	blocks_view_done(b, &v);
+	ck_assert_ptr_null(v.own);
+	/* At the end of the object, a view is short; past it, empty. */
+	ck_assert_int_eq(blocks_view(b, "k", current_etag, SIZE, BS, SIZE - 50, 0, false, &v), 0);
+	view_check(&v, SIZE - 50, 50);
+	blocks_view_done(b, &v);
+	ck_assert_int_eq(blocks_view(b, "k", current_etag, SIZE, BS, SIZE, 0, false, &v), 0);
+	ck_assert_int_eq(v.n_iov, 0);
+	blocks_view_done(b, &v);
+}
+END_TEST
+
 START_TEST(test_new_version_is_refetched)
 {
 	read_check(0, BS, 0);
@@ -743,6 +812,8 @@ int main(void)
 	tcase_add_test(tc, test_reads_across_blocks_and_end);
 	tcase_add_test(tc, test_rereads_hit);
 	tcase_add_test(tc, test_memory_capped_lru);
+	tcase_add_test(tc, test_view_holds_blocks_in_place);
+	tcase_add_test(tc, test_view_of_a_bypassing_read_owns_its_bytes);
 	tcase_add_test(tc, test_new_version_is_refetched);
 	tcase_add_test(tc, test_stale_version_fails);
 	tcase_add_test(tc, test_forget);
