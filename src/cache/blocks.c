@@ -639,7 +639,11 @@ static int view_bypass(struct blocks *b, const char *key, const char *etag, size
 			return -ENOMEM;
 	}
 	rc = store_get(b->store, key, off, dst, len, &got, etag);
-	if (!rc && got) {
+	if (rc) {
+		/* A view holds nothing after an error: a retry may reuse it. */
+		free(v->own);
+		v->own = NULL;
+	} else if (got) {
 		v->iov[0] = (struct iovec){dst, got};
 		v->n_iov = 1;
 		v->len = got;

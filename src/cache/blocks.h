@@ -57,7 +57,8 @@ int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t si
 
 /* As blocks_read, but the bytes are left where they lie, in a view (see
  * cache.h) to hand to blocks_view_done. A read that bypasses the cache
- * fills a buffer of the view's own. */
+ * fills a buffer of the view's own. After an error the view holds
+ * nothing. */
 int blocks_view(struct blocks *b, const char *key, const char *etag, uint64_t size, size_t len,
 		uint64_t off, uint64_t ahead, bool random, struct cache_view *v);
 void blocks_view_done(struct blocks *b, struct cache_view *v);

@@ -221,6 +221,15 @@ START_TEST(test_view_of_a_bypassing_read_owns_its_bytes)
 	ck_assert_int_eq(blocks_view(b, "k", current_etag, SIZE, BS, SIZE, 0, false, &v), 0);
 	ck_assert_int_eq(v.n_iov, 0);
 	blocks_view_done(b, &v);
+	/* A failed one holds nothing, so that a retry may use it again (the
+	 * cache layer's, when the object changed). */
+	current_etag = "\"v2\"";
+	ck_assert_int_eq(blocks_view(b, "k", "\"v1\"", SIZE, 100, 20 * BS, 0, true, &v), -ESTALE);
+	ck_assert_ptr_null(v.own);
+	ck_assert_uint_eq(v.n_held, 0);
+	ck_assert_int_eq(blocks_view(b, "k", "\"v1\"", SIZE, BS, 0, 0, false, &v), -ESTALE);
+	ck_assert_uint_eq(v.n_held, 0);
+	ck_assert_int_eq(v.n_iov, 0);
 }
 END_TEST
 
