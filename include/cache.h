@@ -97,6 +97,15 @@ struct cache_view {
 	char *own;
 };
 
+/* An empty view: no bytes, nothing held. */
+static inline void cache_view_clear(struct cache_view *v)
+{
+	v->n_iov = 0;
+	v->len = 0;
+	v->n_held = 0;
+	v->own = NULL;
+}
+
 /* [off, off + len) of f, as a view; the caller hands it to cache_view_done
  * once done with the bytes, also after an error. */
 int cache_file_view(struct cache_file *f, const char *key, size_t len, uint64_t off,

@@ -666,10 +666,7 @@ static int view_into(struct blocks *b, const char *key, const char *etag, uint64
 	char *obj;
 	int rc = 0;
 
-	v->n_iov = 0;
-	v->len = 0;
-	v->n_held = 0;
-	v->own = NULL;
+	cache_view_clear(v);
 	if (off >= size || !len)
 		return 0;
 	if (len > size - off)
@@ -760,8 +757,7 @@ static int view_into(struct blocks *b, const char *key, const char *etag, uint64
 	if (rc) {
 		for (size_t i = 0; i < n_held; i++)
 			block_put(b, held[i]);
-		v->n_iov = 0;
-		v->len = 0;
+		cache_view_clear(v);
 	} else {
 		/* Held until blocks_view_done: eviction passes them by. */
 		memcpy(v->held, held, n_held * sizeof(*held));
@@ -794,10 +790,7 @@ void blocks_view_done(struct blocks *b, struct cache_view *v)
 		pthread_mutex_unlock(&b->lock);
 	}
 	free(v->own);
-	v->own = NULL;
-	v->n_held = 0;
-	v->n_iov = 0;
-	v->len = 0;
+	cache_view_clear(v);
 }
 
 int blocks_read(struct blocks *b, const char *key, const char *etag, uint64_t size, void *dst,

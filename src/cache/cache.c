@@ -489,10 +489,7 @@ int cache_file_view(struct cache_file *f, const char *key, size_t len, uint64_t 
 	uint64_t ahead, size;
 	int rc = 0, tries = 0;
 
-	v->n_iov = 0;
-	v->len = 0;
-	v->n_held = 0;
-	v->own = NULL;
+	cache_view_clear(v);
 	pthread_mutex_lock(&f->lock);
 	if (off >= f->size || !len)
 		goto out;
