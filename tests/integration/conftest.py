@@ -528,3 +528,12 @@ def keys(s3, bucket, prefix=""):
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         out += [o["Key"] for o in page.get("Contents", [])]
     return sorted(out)
+
+
+def peak_rss_mib(pid):
+    """The process's peak resident memory so far, in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import get_object
+from conftest import get_object, peak_rss_mib
 
 MIB = 1 << 20
 
@@ -120,14 +120,6 @@ def test_big_directory_listed_while_written(mount_factory, s3, bucket):
     with open(m.p("big", "n09999"), "rb") as f:
         assert f.read() == b"n09999"
     assert get_object(s3, bucket, "big/ours199") == b"ours199"
-
-
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    return 0
 
 
 @pytest.mark.skipif("ASAN_OPTIONS" in os.environ,

@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from conftest import peak_rss_mib
+
 CACHE_MIB = 32
 SLACK_MIB = 64
 
@@ -16,14 +18,6 @@ def sanitized(binary):
     # ASan's shadow memory and quarantine are not ours to bound.
     out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
     return "libasan" in out
-
-
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
 
 
 def test_memory_bound(mount_factory, binary, bucket):
